@@ -1,0 +1,123 @@
+"""creditrecon command line: `creditrecon nightly`, `creditrecon generate`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from transforms.build import AuditFailed, RunLocked
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def default_warehouse(data: Path) -> Path:
+    return data / "warehouse" / "creditrecon.duckdb"
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2025-11-10") from None
+
+
+@app.command()
+def nightly(
+    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
+    warehouse: Annotated[
+        Path | None, typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb].")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
+    ] = None,
+) -> None:
+    """Ingest new files, rebuild the ledger and publish the warehouse (a Prefect flow run)."""
+    from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
+
+    if not data.is_dir():
+        raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
+    target = (warehouse or default_warehouse(data)).resolve()
+    try:
+        result = nightly_flow(data.resolve(), target, _date(as_of))
+    except (RunLocked, AuditFailed, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]creditrecon nightly failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _report(result.warehouse, result.as_of, result.ingest)
+
+
+def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    files = Table(title="Input files", title_justify="left")
+    for col in ("file", "status", "read", "loaded", "quarantined"):
+        files.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    for path, status, read, loaded, quarantined in con.sql(
+        "SELECT path, status, rows_read, rows_loaded, rows_quarantined FROM ingest_manifest "
+        "WHERE status <> 'superseded' ORDER BY source, path"
+    ).fetchall():
+        style = "yellow" if quarantined or status != "loaded" else ""
+        files.add_row(path, status, str(read), str(loaded), str(quarantined), style=style)
+    console.print(files)
+
+    totals = con.execute(
+        "SELECT count(*), coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), "
+        "coalesce(sum(rows_quarantined), 0), count(*) FILTER (WHERE status = 'duplicate') "
+        "FROM ingest_manifest WHERE status <> 'superseded'"
+    ).fetchone()
+    assert totals is not None
+    console.print(
+        f"{totals[0]} files, {totals[1]} rows read: {totals[2]} loaded, {totals[3]} quarantined; "
+        f"{totals[4]} duplicate files skipped."
+    )
+    reasons = con.sql(
+        "SELECT regexp_replace(reason, '\"[^\"]*\"', '\"...\"', 'g') AS r, count(*) "
+        "FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
+    ).fetchall()
+    for reason, n in reasons:
+        console.print(f"  quarantined {n:>5} x {reason}")
+
+    month = as_of.replace(day=1)
+    summary = Table(title=f"Clients, {month:%B %Y} as of {as_of}", title_justify="left")
+    for col in ("vendor", "client", "available", "charged", "overage", "remaining",
+                "forfeited", "free re-exports"):
+        summary.add_column(col, justify="left" if col in ("vendor", "client") else "right")
+    for row in con.sql(
+        "SELECT vendor, client_id, available_credits, charged_credits, overage_credits, "
+        "closing_balance, forfeited_credits, free_reexports FROM monthly_balances "
+        "WHERE month = ? ORDER BY vendor, client_id",
+        params=[month],
+    ).fetchall():
+        style = "red" if row[4] else ""
+        summary.add_row(*[str(v) for v in row], style=style)
+    console.print(summary)
+    console.print(f"Warehouse: {warehouse}")
+    con.close()
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Folder to write (config/ and inbox/).")],
+    records: Annotated[int, typer.Option(help="Export rows in total.")] = 100_000,
+    clients: Annotated[int, typer.Option(help="Clients.")] = 20,
+    months: Annotated[int, typer.Option(help="Months of history.")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic data folder of any size, laid out like a real one."""
+    from flows.synthetic import generate as write
+
+    counts = write(out, records=records, clients=clients, months=months, seed=seed)
+    console.print(f"wrote {out}: {counts}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,65 @@
+"""The nightly run: ingest the inbox, rebuild the ledger and marts, publish the warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from transforms.build import RunParams, build, run_lock
+from transforms.ingest import IngestResult, ingest, ingest_store_path
+from transforms.settings import load_settings
+
+
+@dataclass
+class NightlyResult:
+    warehouse: Path
+    as_of: dt.date
+    ingest: IngestResult
+    table_rows: dict[str, int]
+
+
+# Reading files can hit a transient error (a file still being copied into the inbox, an NFS
+# hiccup): retrying is safe because a file is staged in one transaction or not at all.
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def ingest_inbox(data: Path, store: Path) -> IngestResult:
+    result = ingest(data, store)
+    log = get_run_logger()
+    for f in result.files:
+        if f.status != "unchanged":
+            log.info(
+                "%s %s: read %d, loaded %d, quarantined %d %s",
+                f.status, f.path, f.rows_read, f.rows_loaded, f.rows_quarantined, f.note,
+            )
+    log.info(
+        "ingest: %d new files loaded, %d duplicates skipped, %d rejected, %d already ingested",
+        result.count("loaded"), result.count("duplicate"), result.count("rejected"),
+        result.count("unchanged"),
+    )
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def build_warehouse(
+    store: Path, warehouse: Path, params: RunParams, current_config: dict[str, str | None]
+) -> dict[str, int]:
+    counts = build(store, warehouse, params, current_config)
+    get_run_logger().info("published %s: %s", warehouse, counts)
+    return counts
+
+
+@flow(name="creditrecon-nightly", log_prints=True)
+def nightly(data: Path, warehouse: Path, as_of: dt.date | None = None) -> NightlyResult:
+    """Ingest everything new under ``data`` and publish ``warehouse`` as of ``as_of``."""
+    settings = load_settings(data)
+    as_of = as_of or settings.today()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    params = RunParams(as_of, settings.reporting_timezone, settings.reexport_window_months)
+    with run_lock(warehouse):
+        store = ingest_store_path(warehouse)
+        ingested = ingest_inbox(data, store)
+        counts = build_warehouse(store, warehouse, params, ingested.current_config)
+    return NightlyResult(warehouse, as_of, ingested, counts)

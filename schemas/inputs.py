@@ -1,0 +1,166 @@
+"""pandera schemas for every input file, and where each input lives in a data folder.
+
+A model's field is a canonical column. Its type says how the raw text is parsed
+(`schemas.parse`), ``metadata={"parse": ...}`` refines that (ids, user names, months),
+and its checks say what a parsed value must satisfy. A non-nullable field is a required
+header: a file without it is quarantined whole. Header spellings live in
+``schemas/headers/<vendor>.toml``, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandera.polars as pa
+
+LOT_KINDS = ["gift", "purchase", "earned", "adjustment"]
+
+
+class Clients(pa.DataFrameModel):
+    """config/clients.csv: one row per client of the agency."""
+
+    client_id: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    client_name: str = pa.Field(nullable=True)
+
+
+class Users(pa.DataFrameModel):
+    """config/users.csv: which client a vendor user works for, [valid_from, valid_to)."""
+
+    vendor: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    user: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    client_id: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    valid_from: dt.date = pa.Field(nullable=True)
+    valid_to: dt.date = pa.Field(nullable=True)
+
+
+class Contracts(pa.DataFrameModel):
+    """config/contracts.csv: the agency's subscription per vendor, [starts_on, ends_on)."""
+
+    vendor: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    contract_id: str = pa.Field(nullable=False)
+    starts_on: dt.date = pa.Field(nullable=False)
+    ends_on: dt.date = pa.Field(nullable=False)
+    pool_credits: int = pa.Field(ge=0, nullable=True)
+    reset: str = pa.Field(isin=["monthly", "none"], nullable=False, metadata={"parse": "key"})
+    overage_allowed: bool = pa.Field(nullable=True)
+    cap_credits: int = pa.Field(ge=0, nullable=True)
+    price_per_credit: float = pa.Field(ge=0, nullable=True)
+
+
+class Allocations(pa.DataFrameModel):
+    """config/allocations.csv: a client's monthly baseline from a month on, until superseded."""
+
+    vendor: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    client_id: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    effective_month: dt.date = pa.Field(nullable=False, metadata={"parse": "period"})
+    monthly_credits: int = pa.Field(ge=0, nullable=False)
+
+
+class Grants(pa.DataFrameModel):
+    """config/grants.csv: credits beyond the baseline (one-time gifts, purchases, ...)."""
+
+    vendor: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    client_id: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    grant_id: str = pa.Field(nullable=False)
+    kind: str = pa.Field(isin=LOT_KINDS, nullable=False, metadata={"parse": "key"})
+    credits: int = pa.Field(gt=0, nullable=False)
+    effective_on: dt.date = pa.Field(nullable=False)
+    expires_on: dt.date = pa.Field(nullable=True)
+    note: str = pa.Field(nullable=True)
+
+
+class Reversals(pa.DataFrameModel):
+    """config/reversals.csv: credits a vendor gave back after a support ticket."""
+
+    vendor: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    ticket: str = pa.Field(nullable=False)
+    reference: str = pa.Field(nullable=False, metadata={"parse": "id"})
+    credits: int = pa.Field(gt=0, nullable=False)
+    reversed_on: dt.date = pa.Field(nullable=False)
+
+
+class ZoomInfoDownloads(pa.DataFrameModel):
+    """ZoomInfo Bulk Exports and Downloads listing: one row per bulk export."""
+
+    export_id: str = pa.Field(nullable=False, metadata={"parse": "id"})
+    export_name: str = pa.Field(nullable=True)
+    file_name: str = pa.Field(nullable=False, metadata={"parse": "file_name"})
+    exported_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    exported_at: dt.datetime = pa.Field(nullable=False)
+    export_type: str = pa.Field(
+        isin=["contacts", "companies"], nullable=False, metadata={"parse": "key"}
+    )
+    records: int = pa.Field(ge=0, nullable=False)
+    credits_used: int = pa.Field(ge=0, nullable=False)
+
+
+class ZoomInfoExports(pa.DataFrameModel):
+    """A ZoomInfo export file: one row per exported record (contact or company).
+
+    Which ID is the record's key depends on the listing's Export Type, so a missing key
+    is caught when the file is joined to its listing, not here.
+    """
+
+    contact_id: str = pa.Field(nullable=True, metadata={"parse": "id"})
+    company_id: str = pa.Field(nullable=True, metadata={"parse": "id"})
+    email: str = pa.Field(nullable=True, metadata={"parse": "key"})
+    direct_phone: str = pa.Field(nullable=True)
+    mobile_phone: str = pa.Field(nullable=True)
+    job_title: str = pa.Field(nullable=True)
+    company_name: str = pa.Field(nullable=True)
+
+
+class ZoomInfoUsage(pa.DataFrameModel):
+    """ZoomInfo admin usage summary: one row per user and period."""
+
+    user: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    period: dt.date = pa.Field(nullable=False, metadata={"parse": "period"})
+    monthly_credits_used: int = pa.Field(ge=0, nullable=False)
+    bulk_credits_used: int = pa.Field(ge=0, nullable=True)
+    company_views: int = pa.Field(ge=0, nullable=True)
+    contact_views: int = pa.Field(ge=0, nullable=True)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of input file: where it lives, which headers map it, which schema checks it."""
+
+    name: str  # staging table is stg_<name>
+    vendor: str  # 'config' for the agency's own files
+    pattern: str  # glob relative to the data folder
+    model: type[pa.DataFrameModel]
+    headers: str  # section of schemas/headers/<vendor>.toml
+    # Config files are snapshots: only the file present now counts. Inbox files accumulate.
+    snapshot: bool = False
+    required: bool = False
+    # At least one of these columns must be present (for files whose key depends on type).
+    any_of: tuple[str, ...] = ()
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("clients", "config", "config/clients.csv", Clients, "clients", True, True),
+    Source("users", "config", "config/users.csv", Users, "users", True, True),
+    Source("contracts", "config", "config/contracts.csv", Contracts, "contracts", True, True),
+    Source("allocations", "config", "config/allocations.csv", Allocations, "allocations", True, True),
+    Source("grants", "config", "config/grants.csv", Grants, "grants", True),
+    Source("reversals", "config", "config/reversals.csv", Reversals, "reversals", True),
+    Source(
+        "zoominfo_downloads",
+        "zoominfo",
+        "inbox/zoominfo/downloads/*.csv",
+        ZoomInfoDownloads,
+        "downloads",
+    ),
+    Source(
+        "zoominfo_exports",
+        "zoominfo",
+        "inbox/zoominfo/exports/*.csv",
+        ZoomInfoExports,
+        "exports",
+        any_of=("contact_id", "company_id"),
+    ),
+    Source("zoominfo_usage", "zoominfo", "inbox/zoominfo/usage/*.csv", ZoomInfoUsage, "usage"),
+)
+
+SOURCE_BY_NAME = {s.name: s for s in SOURCES}

@@ -1,0 +1,300 @@
+"""Turn a file's raw text columns into typed, validated rows plus quarantine reasons.
+
+Three steps, all column-wise in polars:
+
+1. ``map_headers``: find each canonical column among the file's headers (case, spacing,
+   ``_``/``-`` and BOM ignored; known spellings from ``schemas/headers/*.toml``).
+2. ``parse_frame``: parse text to types. A value that does not parse becomes null and
+   leaves a reason quoting the raw text; nothing is guessed (an Excel ``1.3E+09`` ID whose
+   digits were lost is rejected, a day-first date is rejected unless configured).
+3. ``validate``: the pandera model checks the typed frame; its failure cases become
+   reasons a person can read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+import typing
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas.inputs import Source
+
+HEADERS_DIR = Path(__file__).parent / "headers"
+ROW = "_row"  # positional index of a row in the frame being validated
+
+
+def normalise_header(name: str) -> str:
+    """'\ufeffMobile_Phone ' -> 'mobile phone'."""
+    name = name.replace("\ufeff", "").strip().lower()
+    return re.sub(r"[\s_\-]+", " ", name)
+
+
+@cache
+def header_config(vendor: str) -> dict[str, typing.Any]:
+    with open(HEADERS_DIR / f"{vendor}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    parse: str  # text, key, id, file_name, int, float, bool, date, datetime, period
+    required: bool
+
+
+def fields_of(model: type[pa.DataFrameModel]) -> list[Field]:
+    schema = model.to_schema()
+    out = []
+    for name, col in schema.columns.items():
+        parse = (col.metadata or {}).get("parse")
+        if parse is None:
+            parse = {
+                pl.Int64: "int",
+                pl.Float64: "float",
+                pl.Boolean: "bool",
+                pl.Date: "date",
+            }.get(col.dtype.type, "text")
+            if isinstance(col.dtype.type, pl.Datetime):
+                parse = "datetime"
+        out.append(Field(name, parse, required=not col.nullable))
+    return out
+
+
+class FileRejected(Exception):
+    """The whole file cannot be read as this source (every row is quarantined with this)."""
+
+
+def map_headers(source: Source, headers: list[str]) -> dict[str, int]:
+    """Canonical column -> position in the file. Raises FileRejected with a reason."""
+    aliases = header_config(source.vendor)[source.headers]
+    by_norm: dict[str, list[int]] = {}
+    for i, h in enumerate(headers):
+        by_norm.setdefault(normalise_header(h), []).append(i)
+    found: dict[str, int] = {}
+    for field in fields_of(source.model):
+        names = {normalise_header(a) for a in aliases.get(field.name, [field.name])}
+        names.add(normalise_header(field.name))
+        hits = sorted(i for n in names for i in by_norm.get(n, []))
+        if len(hits) > 1:
+            shown = ", ".join(repr(headers[i]) for i in hits)
+            raise FileRejected(f"columns {shown} all mean {field.name}; keep one of them")
+        if hits:
+            found[field.name] = hits[0]
+        elif field.required:
+            raise FileRejected(
+                f"no {aliases.get(field.name, [field.name])[0]!r} column "
+                f"(headers found: {', '.join(repr(h) for h in headers)})"
+            )
+    if source.any_of and not any(c in found for c in source.any_of):
+        wanted = " or ".join(repr(aliases[c][0]) for c in source.any_of)
+        raise FileRejected(f"no {wanted} column (headers found: {', '.join(headers)})")
+    return found
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+_INT = r"^[+-]?\d+(\.0*)?$"
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+$"
+_EXCEL_NUMBER = r"^(\d+)(?:\.(\d*))?(?:[eE]\+?(\d+))?$"
+_TRUE = ["true", "yes", "y", "1", "t"]
+_FALSE = ["false", "no", "n", "0", "f"]
+
+
+def _blank_to_null(e: pl.Expr) -> pl.Expr:
+    e = e.str.strip_chars()
+    return pl.when(e == "").then(None).otherwise(e)
+
+
+def _quote(raw: pl.Expr) -> pl.Expr:
+    return pl.lit('"') + raw + pl.lit('"')
+
+
+def _id(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """IDs stay text. Excel's numeric forms are read back only when every digit survived.
+
+    1.300000001E+9 -> 1300000001 and 1300000001.0 -> 1300000001, but 1.3E+09 could be any
+    of a hundred million IDs, so it is rejected.
+    """
+    parts = t.str.extract_groups(_EXCEL_NUMBER)
+    whole, frac = parts.struct.field("1"), parts.struct.field("2").fill_null("")
+    exp = parts.struct.field("3").cast(pl.Int64, strict=False).fill_null(0)
+    digits = whole + frac
+    point = whole.str.len_chars().cast(pl.Int64) + exp
+    exact = (point <= digits.str.len_chars()) & digits.str.slice(point).str.contains(r"^0*$")
+    excel_form = t.str.contains(r"^\d+(\.\d*)?([eE]\+?\d+)?$") & t.str.contains(r"[.eE]")
+    value = (
+        pl.when(excel_form & exact)
+        .then(digits.str.slice(0, point))
+        .when(excel_form)
+        .then(None)
+        .otherwise(t)
+    )
+    error = pl.when(excel_form & ~exact).then(
+        _quote(t) + pl.lit(" is a number Excel rounded (digits lost); the ID cannot be recovered")
+    )
+    return value, error
+
+
+def _dates(t: pl.Expr, formats: list[str], dtype: pl.DataType) -> pl.Expr:
+    tries = [t.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
+    parsed = pl.coalesce(tries)
+    return parsed.dt.date() if dtype == pl.Date else parsed
+
+
+def _period(t: pl.Expr, formats: list[str]) -> pl.Expr:
+    tries = []
+    for f in formats:
+        if "%d" in f:
+            tries.append(t.str.strptime(pl.Date, f, strict=False, exact=True))
+        else:  # a month with no day: read it as the 1st
+            tries.append((pl.lit("1 ") + t).str.strptime(pl.Date, "%d " + f, strict=False))
+    return pl.coalesce(tries).dt.month_start()
+
+
+def parse_expr(field: Field, raw: pl.Expr, formats: dict[str, list[str]]) -> tuple[pl.Expr, pl.Expr]:
+    """(typed value, reason or null) for one column."""
+    t = _blank_to_null(raw)
+    none = pl.lit(None, dtype=pl.String)
+    kind = field.parse
+    if kind == "text":
+        return t, none
+    if kind == "key":
+        return t.str.to_lowercase(), none
+    if kind == "file_name":
+        # Only the base name: a listing must never point outside the exports folder.
+        return t.str.replace_all(r"\\", "/").str.split("/").list.last(), none
+    if kind == "id":
+        return _id(t)
+    if kind == "int":
+        plain = t.str.replace_all(",", "")
+        ok = t.str.contains(_INT) | t.str.contains(_THOUSANDS)
+        value = pl.when(ok).then(plain.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False))
+        error = pl.when(t.is_not_null() & value.is_null()).then(
+            _quote(t) + pl.lit(" is not a whole number")
+        )
+        return value, error
+    if kind == "float":
+        value = t.str.replace_all(r"^\$", "").cast(pl.Float64, strict=False)
+        return value, pl.when(t.is_not_null() & value.is_null()).then(
+            _quote(t) + pl.lit(" is not a number")
+        )
+    if kind == "bool":
+        low = t.str.to_lowercase()
+        value = pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
+        return value, pl.when(t.is_not_null() & value.is_null()).then(
+            _quote(t) + pl.lit(" is not true/false")
+        )
+    if kind in ("date", "datetime"):
+        fmts = formats.get(kind) or formats.get("datetime") or formats["date"]
+        value = _dates(t, fmts, pl.Date if kind == "date" else pl.Datetime("us"))
+        shown = ", ".join(dt.datetime(2025, 11, 4, 14, 15).strftime(f) for f in fmts[:4])
+        return value, pl.when(t.is_not_null() & value.is_null()).then(
+            _quote(t) + pl.lit(f" is not a date in an accepted format (e.g. {shown})")
+        )
+    if kind == "period":
+        value = _period(t, formats["period"])
+        return value, pl.when(t.is_not_null() & value.is_null()).then(
+            _quote(t) + pl.lit(" is not a month (e.g. Nov 2025 or 2025-11)")
+        )
+    raise ValueError(f"unknown parse kind {kind!r}")
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    loaded: pl.DataFrame  # ROW + canonical typed columns, valid rows only
+    rejected: pl.DataFrame  # ROW, reason
+
+
+def _check_message(check: str, label: str, value: str | None) -> str:
+    got = f" (got {value!r})" if value is not None else ""
+    if check == "not_nullable":
+        return f"{label} is empty"
+    if check.startswith("greater_than_or_equal_to(0"):
+        return f"{label} must not be negative{got}"
+    if check.startswith("greater_than(0"):
+        return f"{label} must be more than 0{got}"
+    if check.startswith("isin("):
+        allowed = check[len("isin(") : -1]
+        return f"{label} must be one of {allowed}{got}"
+    return f"{label} fails {check}{got}"
+
+
+def parse_and_validate(
+    source: Source, raw: pl.DataFrame, columns: dict[str, int], headers: list[str]
+) -> Parsed:
+    """raw: ROW plus one String column per file column, named c0, c1, ..."""
+    formats = header_config(source.vendor).get("formats", {})
+    fields = fields_of(source.model)
+    exprs, errors = [pl.col(ROW)], []
+    label = {}
+    for f in fields:
+        label[f.name] = headers[columns[f.name]].replace("\ufeff", "").strip() if f.name in columns else f.name
+        if f.name in columns:
+            value, error = parse_expr(f, pl.col(f"c{columns[f.name]}"), formats)
+        else:
+            value, error = pl.lit(None), pl.lit(None, dtype=pl.String)
+        dtype = source.model.to_schema().columns[f.name].dtype.type
+        exprs.append(value.cast(dtype).alias(f.name))
+        errors.append((pl.lit(label[f.name] + ": ") + error).alias(f"_err_{f.name}"))
+    typed = raw.with_columns(pl.col(ROW).cast(pl.Int64)).select(*exprs, *errors)
+
+    parse_errors = (
+        typed.select(ROW, *[c for c in typed.columns if c.startswith("_err_")])
+        .unpivot(index=ROW, variable_name="column", value_name="reason")
+        .drop_nulls("reason")
+        .with_columns(pl.col("column").str.strip_prefix("_err_"))
+    )
+    typed = typed.select(ROW, *[f.name for f in fields])
+
+    check_errors = pl.DataFrame(schema={ROW: pl.Int64, "column": pl.String, "reason": pl.String})
+    try:
+        source.model.validate(typed.drop(ROW), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases.filter(pl.col("index").is_not_null())
+        if fc.height:
+            positions = typed.select(ROW).with_row_index("index")
+            rows = []
+            for (column, check), group in fc.group_by(["column", "check"], maintain_order=True):
+                # One message per distinct failing value, not per row: keeps this cheap.
+                msgs = {
+                    v: _check_message(str(check), label.get(str(column), str(column)), v)
+                    for v in group["failure_case"].unique().to_list()
+                }
+                rows.append(
+                    group.select(
+                        pl.col("index").cast(pl.Int64),
+                        pl.lit(column).alias("column"),
+                        pl.col("failure_case").replace_strict(msgs, return_dtype=pl.String)
+                        .alias("reason"),
+                    )
+                )
+            check_errors = (
+                pl.concat(rows)
+                .join(positions.with_columns(pl.col("index").cast(pl.Int64)), on="index")
+                .select(ROW, "column", "reason")
+            )
+
+    # A value that did not parse is already explained; drop pandera's "is empty" for it.
+    check_errors = check_errors.join(
+        parse_errors.select(ROW, "column"), on=[ROW, "column"], how="anti"
+    )
+    order = {f.name: i for i, f in enumerate(fields)}
+    reasons = (
+        pl.concat([parse_errors, check_errors])
+        .with_columns(pl.col("column").replace_strict(order, return_dtype=pl.Int32).alias("_o"))
+        .sort(ROW, "_o")
+        .group_by(ROW, maintain_order=True)
+        .agg(pl.col("reason").str.join("; "))
+    )
+    loaded = typed.join(reasons.select(ROW), on=ROW, how="anti")
+    return Parsed(loaded=loaded, rejected=reasons)

@@ -1,0 +1,212 @@
+"""Build the analysts' warehouse from the ingest store and publish it atomically.
+
+The warehouse is built in a new file next to the published one and swapped in with one
+``os.replace`` once every audit passes. A reader who has the old file open keeps reading
+it undisturbed (and never blocks the swap); a crash leaves the published file as it was.
+Models run in the order of ``STEPS``: read them top to bottom to follow a file from the
+ingest store to a mart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+from schemas.inputs import SOURCES
+from transforms import ledger
+
+MODELS = Path(__file__).parent / "models"
+
+# (name, what it does): a .sql file in models/ or a function of ledger.py.
+STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
+    ("config", "config.sql"),  # current config, unusable rows to quarantine
+    ("exported_records", "exported_records.sql"),  # listing x export file -> records, clients
+    ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
+    ("lots", "lots.sql"),  # rule 1: baseline and granted lots
+    ("lot_draws", ledger.burn_lots),  # rule 3: burn order, overage
+    ("ledger_entries", "ledger_entries.sql"),  # rule 4: forfeits; all movements
+    ("credit_lots", "credit_lots.sql"),
+    ("monthly_balances", "monthly_balances.sql"),  # rule 9
+    ("forfeitures", "forfeitures.sql"),
+    ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
+]
+
+PUBLISHED = [
+    "ledger_entries",
+    "monthly_balances",
+    "forfeitures",
+    "credit_lots",
+    "quarantine",
+    "ingest_manifest",
+    "run_info",
+]
+
+
+class AuditFailed(Exception):
+    """A rule the warehouse must satisfy does not hold; nothing was published."""
+
+
+class RunLocked(Exception):
+    """Another run holds the warehouse's lock."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    as_of: dt.date
+    reporting_timezone: str = "UTC"
+    reexport_window_months: int = 12
+
+
+@contextlib.contextmanager
+def run_lock(warehouse: Path) -> Iterator[None]:
+    """One run at a time per warehouse; a second one is refused at once, not queued."""
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise RunLocked(f"{warehouse} is being built by {holder}; try again later") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.seek(0)
+            lock.truncate()
+
+
+def _catalog() -> dict[str, dict[str, str]]:
+    with open(MODELS / "catalog.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def _audits(con: duckdb.DuckDBPyConnection) -> list[str]:
+    failures = []
+    for audit in sorted((MODELS / "audits").glob("*.sql")):
+        rows = con.sql(audit.read_text()).fetchall()
+        if rows:
+            failures.append(f"{audit.stem}: {len(rows)} rows break it, e.g. {rows[:3]}")
+    return failures
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _describe(con: duckdb.DuckDBPyConnection) -> None:
+    """Table and column comments, readable from DuckDB itself (duckdb_columns())."""
+    catalog = _catalog()
+    for table in PUBLISHED:
+        docs = catalog[table]
+        con.execute(f"COMMENT ON TABLE {table} IS {_literal(docs['_table'])}")
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        missing = [c for c in columns if c not in docs]
+        if missing:
+            raise AuditFailed(f"{table}: columns {missing} have no description in catalog.toml")
+        for column in columns:
+            con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_literal(docs[column])}')
+
+
+def _inputs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    rows = con.sql(
+        "SELECT content_hash FROM ingest_manifest WHERE status = 'loaded' ORDER BY 1"
+    ).fetchall()
+    return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()[:16]
+
+
+def build(
+    store: Path,
+    warehouse: Path,
+    params: RunParams,
+    current_config: dict[str, str | None],
+) -> dict[str, int]:
+    """Build every mart into a fresh file, audit it, then swap it in. Returns row counts."""
+    building = warehouse.with_name(f".{warehouse.name}.building-{os.getpid()}")
+    for stale in warehouse.parent.glob(f".{warehouse.name}.building-*"):
+        stale.unlink()  # left by a run that was killed; we hold the lock, so nobody uses it
+    con = duckdb.connect(str(building))
+    try:
+        con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
+        con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
+        con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
+        con.execute(
+            "SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months]
+        )
+        con.execute("CREATE TABLE current_config_files (source VARCHAR, file_id VARCHAR)")
+        con.executemany(
+            "INSERT INTO current_config_files VALUES (?, ?)",
+            [[s, f] for s, f in current_config.items() if f is not None],
+        )
+        con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
+        con.executemany(
+            "INSERT INTO sources VALUES (?, ?, ?)", [[s.name, s.vendor, s.snapshot] for s in SOURCES]
+        )
+        con.execute(
+            "CREATE TEMP VIEW staged_rows AS "
+            + " UNION ALL ".join(
+                f"SELECT file_id, row_number, to_json(s)::VARCHAR AS raw_row "
+                f"FROM ingest.stg_{s.name} s"
+                for s in SOURCES
+            )
+        )
+        for name, step in STEPS:
+            try:
+                if isinstance(step, str):
+                    con.execute((MODELS / step).read_text())
+                else:
+                    step(con)
+            except duckdb.Error as exc:
+                raise RuntimeError(f"step {name} failed: {exc}") from exc
+        con.execute(
+            "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "
+            "?::INTEGER AS reexport_window_months, ? AS inputs_fingerprint, "
+            "? AS creditrecon_version",
+            [
+                params.as_of,
+                params.reporting_timezone,
+                params.reexport_window_months,
+                _inputs_fingerprint(con),
+                version("creditrecon"),
+            ],
+        )
+        failures = _audits(con)
+        if failures:
+            raise AuditFailed("; ".join(failures))
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
+        con.execute("DETACH ingest")
+        keep = set(PUBLISHED)
+        for (table,) in con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall():
+            if table not in keep:
+                con.execute(f"DROP TABLE {table}")
+        _describe(con)
+        con.execute("CHECKPOINT")
+    except BaseException:
+        con.close()
+        building.unlink(missing_ok=True)
+        raise
+    con.close()
+    with open(building, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(building, warehouse)  # atomic: readers see the old file or the new one
+    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return counts

@@ -1,0 +1,9 @@
+-- Each mart holds one row per its declared grain.
+SELECT 'monthly_balances' AS mart, count(*) - count(DISTINCT (vendor, client_id, month)) AS extra_rows
+FROM monthly_balances HAVING extra_rows > 0
+UNION ALL
+SELECT 'ledger_entries', count(*) - count(DISTINCT entry_id) FROM ledger_entries HAVING count(*) - count(DISTINCT entry_id) > 0
+UNION ALL
+SELECT 'forfeitures', count(*) - count(DISTINCT (vendor, client_id, lot_id)) FROM forfeitures HAVING count(*) - count(DISTINCT (vendor, client_id, lot_id)) > 0
+UNION ALL
+SELECT 'quarantine', count(*) - count(DISTINCT (file_id, row_number)) FROM quarantine HAVING count(*) - count(DISTINCT (file_id, row_number)) > 0;

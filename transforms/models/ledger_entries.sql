@@ -1,0 +1,62 @@
+-- The ledger: one row per credit movement (DOMAIN outputs). Grant entries open lots;
+-- consume entries draw on a lot (lot_draws, DOMAIN rule 3); overage entries are charges
+-- beyond all open lots; reexport entries are free re-exports (0 credits); forfeit entries
+-- close a lot with credits left at its expiry (DOMAIN rule 4).
+-- balance_effect is the signed effect on the client's lots, so
+-- sum(balance_effect) over a lot's entries = its credits left.
+
+CREATE TABLE ledger_entries AS
+WITH lot_sources AS (
+    SELECT l.*, f.path AS source_file, f.ingested_at
+    FROM lots l JOIN ingest.ingest_files f ON f.file_id = l.file_id AND f.status = 'loaded'
+),
+charge_draws AS (
+    SELECT c.*, d.lot_id, d.credits AS drawn
+    FROM charges c JOIN lot_draws d USING (seq)
+),
+drawn AS (
+    SELECT d.lot_id, sum(d.credits) AS drawn, max(c.recorded_at) AS last_draw_recorded_at
+    FROM lot_draws d JOIN charges c USING (seq)
+    WHERE d.lot_id IS NOT NULL
+    GROUP BY ALL
+),
+lot_left AS (
+    SELECT l.*, l.credits - coalesce(d.drawn, 0) AS credits_left, d.last_draw_recorded_at
+    FROM lot_sources l LEFT JOIN drawn d USING (lot_id)
+)
+SELECT
+    'grant:' || lot_id AS entry_id, vendor, client_id, 'grant' AS entry_type, lot_id,
+    kind AS lot_kind, credits, credits AS balance_effect,
+    effective_on::TIMESTAMP AS effective_at, date_trunc('month', effective_on)::DATE AS booking_month,
+    ingested_at AS recorded_at, NULL AS user, NULL AS export_id, NULL AS record_type,
+    NULL AS record_key, source_file, row_number AS source_row,
+    format('{} lot of {} credits, valid {} to {} (exclusive)', kind, credits, effective_on, expires_on) AS note
+FROM lot_sources
+UNION ALL
+SELECT
+    format('{}:{}:{}:{}:{}', CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END,
+           export_id, file_id, row_number, coalesce(lot_id, 'pool')),
+    vendor, client_id, CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END, lot_id,
+    regexp_extract(lot_id, '^[^:]+:[^:]+:([^:]+)', 1), drawn,
+    CASE WHEN lot_id IS NULL THEN 0 ELSE -drawn END,
+    exported_at, date_trunc('month', exported_at)::DATE, recorded_at, user, export_id,
+    record_type, record_key, source_file, row_number,
+    CASE WHEN lot_id IS NULL THEN 'beyond all open lots: drawn from the shared pool' END
+FROM charge_draws
+UNION ALL
+SELECT
+    format('reexport:{}:{}:{}', export_id, file_id, row_number), vendor, client_id, 'reexport',
+    NULL, NULL, 0, 0, exported_at, date_trunc('month', exported_at)::DATE, recorded_at, user,
+    export_id, record_type, record_key, source_file, row_number,
+    format('free: charged {} in the window that began {}', record_key,
+           strftime(window_started_at, '%Y-%m-%d %H:%M'))
+FROM charges WHERE NOT is_charge
+UNION ALL
+SELECT
+    'forfeit:' || lot_id, vendor, client_id, 'forfeit', lot_id, kind, credits_left, -credits_left,
+    expires_on::TIMESTAMP, date_trunc('month', expires_on - INTERVAL 1 DAY)::DATE,
+    greatest(expires_on::TIMESTAMP, ingested_at, last_draw_recorded_at), NULL, NULL, NULL, NULL,
+    source_file, row_number,
+    format('{} of {} credits unused at expiry', credits_left, credits)
+FROM lot_left
+WHERE expires_on <= getvariable('as_of') AND credits_left > 0;

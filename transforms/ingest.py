@@ -108,6 +108,7 @@ def staging_ddl(source: Source) -> str:
 
 
 def open_store(path: Path) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     con.execute(MANIFEST_DDL)
     for s in SOURCES:

@@ -39,7 +39,7 @@ baseline AS (
     ASOF JOIN cfg_allocations a
       ON a.vendor = cm.vendor AND a.client_id = clients.client_id
      AND a.effective_month <= cm.month
-    WHERE a.monthly_credits > 0
+    WHERE a.monthly_credits > 0 AND cm.opens <= getvariable('as_of')
 ),
 granted AS (
     -- A gift is for its month only unless expires_on says otherwise; it never changes the

@@ -78,6 +78,7 @@ def map_headers(source: Source, headers: list[str]) -> dict[str, int]:
     for i, h in enumerate(headers):
         by_norm.setdefault(normalise_header(h), []).append(i)
     found: dict[str, int] = {}
+    missing: list[str] = []
     for field in fields_of(source.model):
         names = {normalise_header(a) for a in aliases.get(field.name, [field.name])}
         names.add(normalise_header(field.name))
@@ -88,10 +89,12 @@ def map_headers(source: Source, headers: list[str]) -> dict[str, int]:
         if hits:
             found[field.name] = hits[0]
         elif field.required:
-            raise FileRejected(
-                f"no {aliases.get(field.name, [field.name])[0]!r} column "
-                f"(headers found: {', '.join(repr(h) for h in headers)})"
-            )
+            missing.append(repr(aliases.get(field.name, [field.name])[0]))
+    if missing:
+        raise FileRejected(
+            f"no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} "
+            f"(headers found: {', '.join(repr(h) for h in headers)})"
+        )
     if source.any_of and not any(c in found for c in source.any_of):
         wanted = " or ".join(repr(aliases[c][0]) for c in source.any_of)
         raise FileRejected(f"no {wanted} column (headers found: {', '.join(headers)})")

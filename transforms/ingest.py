@@ -181,10 +181,13 @@ def _header(path: Path) -> tuple[list[str], str]:
     return [h.replace("\ufeff", "") for h in headers], best
 
 
-def read_rows(path: Path, headers: list[str], delimiter: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, headers: list[str], delimiter: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All rows as text (columns c0..cN, plus ROW = spreadsheet row number) and the rows
-    DuckDB could not split into the header's columns (row_number, raw_row, reason)."""
-    con = duckdb.connect()
+    DuckDB could not split into the header's columns (row_number, raw_row, reason).
+    ``con`` is a scratch in-memory connection."""
+    con.execute("DROP TABLE IF EXISTS rejects; DROP TABLE IF EXISTS reject_scans")
     columns = {f"c{i}": "VARCHAR" for i in range(len(headers))}
     rel = con.sql(
         "SELECT * FROM read_csv($path, auto_detect=false, header=true, delim=$delim, "
@@ -197,7 +200,6 @@ def read_rows(path: Path, headers: list[str], delimiter: str) -> tuple[pl.DataFr
         "SELECT line::BIGINT AS row_number, csv_line AS raw_row, error_type::VARCHAR AS error "
         "FROM rejects ORDER BY line"
     ).pl()
-    con.close()
     # DuckDB numbers records (not physical lines) from the header = 1, as a spreadsheet does.
     # Accepted rows keep file order, so the k-th accepted row is the k-th number not rejected.
     total = rows.height + rejects.height
@@ -227,6 +229,7 @@ def _raw_json(rows: pl.DataFrame, headers: list[str], positions: list[int]) -> p
 
 def stage_file(
     con: duckdb.DuckDBPyConnection,
+    reader: duckdb.DuckDBPyConnection,
     source: Source,
     path: Path,
     rel_path: str,
@@ -248,7 +251,7 @@ def stage_file(
     else:
         readable = path if fp.encoding.startswith("utf-8") else _utf8_copy(path, fp.encoding, tmpdir)
         headers, delimiter = _header(readable)
-        rows, rejects = read_rows(readable, headers, delimiter)
+        rows, rejects = read_rows(reader, readable, headers, delimiter)
         result.rows_read = rows.height + rejects.height
         quarantine = pl.concat([quarantine, rejects.select(quarantine.columns)])
         try:
@@ -336,6 +339,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
     result = IngestResult()
     files = discover(data)
     con = open_store(store)
+    reader = duckdb.connect()
     try:
         with tempfile.TemporaryDirectory(dir=store.parent, prefix=".ingest-") as tmp:
             for source, path in files:
@@ -364,11 +368,14 @@ def ingest(data: Path, store: Path) -> IngestResult:
                                    note=f"same content as {seen[0]}")
                     )
                 else:
-                    result.files.append(stage_file(con, source, path, rel_path, fp, Path(tmp)))
+                    result.files.append(
+                        stage_file(con, reader, source, path, rel_path, fp, Path(tmp))
+                    )
         for s in SOURCES:
             if s.snapshot:
                 result.current_config.setdefault(s.name, None)
         con.execute("CHECKPOINT")
     finally:
+        reader.close()
         con.close()
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,8 @@ from rich.table import Table
 from transforms.build import AuditFailed, RunLocked
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
+# Logs and CI capture output: keep tables readable there rather than 80 columns wide.
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -73,14 +75,14 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
         "SELECT count(*), coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), "
         "coalesce(sum(rows_quarantined), 0), count(*) FILTER (WHERE status = 'duplicate') "
         "FROM ingest_manifest WHERE status <> 'superseded'"
-    ).fetchone()
-    assert totals is not None
+    ).fetchall()[0]
     console.print(
         f"{totals[0]} files, {totals[1]} rows read: {totals[2]} loaded, {totals[3]} quarantined; "
         f"{totals[4]} duplicate files skipped."
     )
     reasons = con.sql(
-        "SELECT regexp_replace(reason, '\"[^\"]*\"', '\"...\"', 'g') AS r, count(*) "
+        "SELECT regexp_replace(regexp_replace(reason, '\"[^\"]*\"', '\"...\"', 'g'), "
+        "' \\(e\\.g\\. [^)]*\\)', '', 'g') AS r, count(*) "
         "FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
     ).fetchall()
     for reason, n in reasons:

@@ -348,11 +348,12 @@ def ingest(data: Path, store: Path) -> IngestResult:
                 file_id = file_id_of(source, fp)
                 if source.snapshot:
                     result.current_config[source.name] = file_id
-                seen = con.execute(
+                found = con.execute(
                     "SELECT path FROM ingest_files WHERE source = ? AND content_hash = ? "
                     "ORDER BY (path = ?) DESC, ingested_at, path LIMIT 1",
                     [source.name, fp.content_hash, rel_path],
-                ).fetchone()
+                ).fetchall()
+                seen = found[0] if found else None
                 if seen and seen[0] == rel_path:
                     result.files.append(FileResult(rel_path, source.name, "unchanged", file_id=file_id))
                 elif seen:

@@ -39,7 +39,7 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         "CREATE TEMP TABLE charge_marks (seq BIGINT, charge_seq BIGINT, charged_at TIMESTAMP)"
     )
     rounds = 0
-    while con.execute("SELECT count(*) FROM pending").fetchone()[0]:  # type: ignore[index]
+    while con.execute("SELECT count(*) FROM pending").fetchall()[0][0]:  # type: ignore[index]
         rounds += 1
         con.execute("""
             CREATE OR REPLACE TEMP TABLE heads AS
@@ -117,7 +117,7 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
         CREATE TEMP TABLE takes (account BIGINT, segment BIGINT, lot_id VARCHAR,
                                  starts_at BIGINT, take BIGINT)
     """)
-    segments = con.execute("SELECT coalesce(max(segment), 0) FROM demand").fetchone()[0]  # type: ignore[index]
+    segments = con.execute("SELECT coalesce(max(segment), 0) FROM demand").fetchall()[0][0]
     for segment in range(1, segments + 1):
         con.execute("""
             INSERT INTO takes

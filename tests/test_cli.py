@@ -1,0 +1,86 @@
+"""The nightly flow run end to end, through the `creditrecon` command, under a real
+(temporary) Prefect API server."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from tests.conftest import write_folder
+from tests.test_monthly_balances import EXPECTED, SCENARIO
+
+CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
+
+
+def creditrecon(api_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return subprocess.run(
+        [CREDITRECON, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    warehouse = tmp_path / "out" / "warehouse.duckdb"
+    run = creditrecon(prefect_api, "nightly", "--data", str(data), "--warehouse", str(warehouse),
+                      "--as-of", "2025-03-10")
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in out
+    assert "Clients, March 2025 as of 2025-03-10" in out
+    # the summary row for acme: available 4, charged 1, overage 0, remaining 3, forfeited 0,
+    # free re-exports 1
+    acme = next(line for line in out.splitlines() if " acme " in line)
+    assert [c.strip() for c in acme.split("│")[1:-1]] == ["zoominfo", "acme", "4", "1", "0", "3", "0", "1"]
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    got = {
+        (c, str(m)): (b, a, ch, cl)
+        for c, m, b, a, ch, cl in con.sql(
+            "SELECT client_id, month, baseline_credits, available_credits, charged_credits, "
+            "closing_balance FROM monthly_balances"
+        ).fetchall()
+    }
+    con.close()
+    assert got == {k: (v[0], v[6], v[7], v[12]) for k, v in EXPECTED.items()}
+
+    # The run is recorded in Prefect as a completed flow run with its two tasks.
+    # (Plain HTTP: this prefect client's filter calls send nulls its own server rejects.)
+    runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={"limit": 50}).json()
+    flows = {f["id"]: f["name"] for f in httpx.post(f"{prefect_api}/flows/filter", json={"limit": 50}).json()}
+    assert ("creditrecon-nightly", "COMPLETED") in [(flows[r["flow_id"]], r["state_type"]) for r in runs]
+    tasks = httpx.post(f"{prefect_api}/task_runs/filter", json={"limit": 50}).json()
+    assert {t["task_key"].split("-")[0] for t in tasks if t["state_type"] == "COMPLETED"} >= {
+        "ingest_inbox", "build_warehouse"
+    }
+
+
+def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    warehouse = tmp_path / "warehouse.duckdb"
+    with open(warehouse.with_name(warehouse.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("pid 4242")
+        lock.flush()
+        run = creditrecon(prefect_api, "nightly", "--data", str(data), "--warehouse",
+                          str(warehouse), "--as-of", "2025-03-10")
+    assert run.returncode == 1
+    assert "is being built by pid 4242; try again later" in " ".join(run.stdout.split())
+    assert not warehouse.exists()
+
+
+def test_bad_arguments_are_explained(tmp_path: Path) -> None:
+    run = creditrecon("", "nightly", "--data", str(tmp_path / "nope"))
+    assert run.returncode == 2
+    assert "is not a folder" in run.stderr
+    run = creditrecon("", "nightly", "--as-of", "10/11/2025", "--data", str(tmp_path))
+    assert run.returncode == 2
+    assert "is not a date like 2025-11-10" in run.stderr

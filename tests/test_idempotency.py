@@ -1,0 +1,90 @@
+"""Running the same night twice, or dropping the same file under a new name, changes no table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import run_pipeline, write_folder
+from tests.test_monthly_balances import SCENARIO
+
+MARTS = ["ledger_entries", "monthly_balances", "forfeitures", "credit_lots", "quarantine", "run_info"]
+AS_OF = dt.date(2025, 3, 10)
+
+
+def dump(warehouse: Path, tables: list[str]) -> dict[str, list[tuple[object, ...]]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def test_running_the_same_night_twice_changes_nothing(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", SCENARIO)
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(data, warehouse, AS_OF).close()
+    first = dump(warehouse, [*MARTS, "ingest_manifest"])
+    run_pipeline(data, warehouse, AS_OF).close()
+    assert dump(warehouse, [*MARTS, "ingest_manifest"]) == first
+    assert len(first["ledger_entries"]) > 20
+
+
+def test_a_renamed_copy_is_skipped_and_changes_no_mart(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", SCENARIO)
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(data, warehouse, AS_OF).close()
+    before = dump(warehouse, MARTS)
+    exports = data / "inbox" / "zoominfo" / "exports"
+    shutil.copy(exports / "e5.csv", exports / "e5 - Copy.csv")
+    listings = data / "inbox" / "zoominfo" / "downloads"
+    shutil.copy(listings / "listing.csv", listings / "listing (2).csv")
+    run_pipeline(data, warehouse, AS_OF).close()
+    assert dump(warehouse, MARTS) == before
+    con = duckdb.connect(str(warehouse), read_only=True)
+    dupes = con.sql(
+        "SELECT path, duplicate_of FROM ingest_manifest WHERE status = 'duplicate' ORDER BY path"
+    ).fetchall()
+    assert dupes == [
+        ("inbox/zoominfo/downloads/listing (2).csv", "inbox/zoominfo/downloads/listing.csv"),
+        ("inbox/zoominfo/exports/e5 - Copy.csv", "inbox/zoominfo/exports/e5.csv"),
+    ]
+
+
+def test_files_arriving_night_by_night_give_the_same_result_as_all_at_once(tmp_path: Path) -> None:
+    """The export file comes a night before its listing: its rows wait in quarantine, then load."""
+    all_at_once = tmp_path / "once.duckdb"
+    run_pipeline(write_folder(tmp_path / "once", SCENARIO), all_at_once, AS_OF).close()
+
+    first_night = {k: v for k, v in SCENARIO.items() if "downloads" not in k}
+    data = write_folder(tmp_path / "nightly", first_night)
+    warehouse = tmp_path / "nightly.duckdb"
+    con = run_pipeline(data, warehouse, AS_OF)
+    waiting = con.sql("SELECT count(*) FROM quarantine WHERE rejected_by = 'rules'").fetchall()[0][0]
+    assert waiting == 3 + 5 + 2 + 3 + 7 + 2 + 2 + 1  # every row of e1..e8: no listing yet
+    con.close()
+    write_folder(data, {k: v for k, v in SCENARIO.items() if "downloads" in k})
+    run_pipeline(data, warehouse, AS_OF).close()
+    marts = ["monthly_balances", "forfeitures", "credit_lots", "quarantine"]
+    assert dump(warehouse, marts) == dump(all_at_once, marts)
+
+
+def test_a_changed_config_file_replaces_the_old_version(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", SCENARIO)
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(data, warehouse, AS_OF).close()
+    (data / "config" / "allocations.csv").write_text(
+        "vendor,client_id,effective_month,monthly_credits\n"
+        "zoominfo,acme,2025-01,5\nzoominfo,beta,2025-01,10\nzoominfo,acme,2025-03,4\n"
+    )
+    con = run_pipeline(data, warehouse, AS_OF)
+    assert con.sql(
+        "SELECT baseline_credits FROM monthly_balances WHERE client_id = 'beta' AND month = '2025-03-01'"
+    ).fetchall() == [(10,)]
+    statuses = con.sql(
+        "SELECT status FROM ingest_manifest WHERE path = 'config/allocations.csv' ORDER BY ingested_at"
+    ).fetchall()
+    assert statuses == [("superseded",), ("loaded",)]

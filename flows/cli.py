@@ -38,7 +38,8 @@ def _date(value: str | None) -> dt.date | None:
 def nightly(
     data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
     warehouse: Annotated[
-        Path | None, typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb].")
+        Path | None,
+        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
     ] = None,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
@@ -62,7 +63,9 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     files = Table(title="Input files", title_justify="left")
     for col in ("file", "status", "read", "loaded", "quarantined"):
-        files.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+        files.add_column(
+            col, justify="right" if col in ("read", "loaded", "quarantined") else "left"
+        )
     for path, status, read, loaded, quarantined in con.sql(
         "SELECT path, status, rows_read, rows_loaded, rows_quarantined FROM ingest_manifest "
         "WHERE status <> 'superseded' ORDER BY source, path"
@@ -90,8 +93,16 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 
     month = as_of.replace(day=1)
     summary = Table(title=f"Clients, {month:%B %Y} as of {as_of}", title_justify="left")
-    for col in ("vendor", "client", "available", "charged", "overage", "remaining",
-                "forfeited", "free re-exports"):
+    for col in (
+        "vendor",
+        "client",
+        "available",
+        "charged",
+        "overage",
+        "remaining",
+        "forfeited",
+        "free re-exports",
+    ):
         summary.add_column(col, justify="left" if col in ("vendor", "client") else "right")
     for row in con.sql(
         "SELECT vendor, client_id, available_credits, charged_credits, overage_credits, "

@@ -32,11 +32,18 @@ def ingest_inbox(data: Path, store: Path) -> IngestResult:
         if f.status != "unchanged":
             log.info(
                 "%s %s: read %d, loaded %d, quarantined %d %s",
-                f.status, f.path, f.rows_read, f.rows_loaded, f.rows_quarantined, f.note,
+                f.status,
+                f.path,
+                f.rows_read,
+                f.rows_loaded,
+                f.rows_quarantined,
+                f.note,
             )
     log.info(
         "ingest: %d new files loaded, %d duplicates skipped, %d rejected, %d already ingested",
-        result.count("loaded"), result.count("duplicate"), result.count("rejected"),
+        result.count("loaded"),
+        result.count("duplicate"),
+        result.count("rejected"),
         result.count("unchanged"),
     )
     return result

@@ -142,7 +142,9 @@ SOURCES: tuple[Source, ...] = (
     Source("clients", "config", "config/clients.csv", Clients, "clients", True, True),
     Source("users", "config", "config/users.csv", Users, "users", True, True),
     Source("contracts", "config", "config/contracts.csv", Contracts, "contracts", True, True),
-    Source("allocations", "config", "config/allocations.csv", Allocations, "allocations", True, True),
+    Source(
+        "allocations", "config", "config/allocations.csv", Allocations, "allocations", True, True
+    ),
     Source("grants", "config", "config/grants.csv", Grants, "grants", True),
     Source("reversals", "config", "config/reversals.csv", Reversals, "reversals", True),
     Source(

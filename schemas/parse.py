@@ -145,10 +145,10 @@ def _id(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return value, error
 
 
-def _dates(t: pl.Expr, formats: list[str], dtype: pl.DataType) -> pl.Expr:
+def _dates(t: pl.Expr, formats: list[str], as_date: bool) -> pl.Expr:
     tries = [t.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
     parsed = pl.coalesce(tries)
-    return parsed.dt.date() if dtype == pl.Date else parsed
+    return parsed.dt.date() if as_date else parsed
 
 
 def _period(t: pl.Expr, formats: list[str]) -> pl.Expr:
@@ -161,11 +161,14 @@ def _period(t: pl.Expr, formats: list[str]) -> pl.Expr:
     return pl.coalesce(tries).dt.month_start()
 
 
-def parse_expr(field: Field, raw: pl.Expr, formats: dict[str, list[str]]) -> tuple[pl.Expr, pl.Expr]:
+def parse_expr(
+    field: Field, raw: pl.Expr, formats: dict[str, list[str]]
+) -> tuple[pl.Expr, pl.Expr]:
     """(typed value, reason or null) for one column."""
     t = _blank_to_null(raw)
     none = pl.lit(None, dtype=pl.String)
     kind = field.parse
+    value: pl.Expr
     if kind == "text":
         return t, none
     if kind == "key":
@@ -196,7 +199,7 @@ def parse_expr(field: Field, raw: pl.Expr, formats: dict[str, list[str]]) -> tup
         )
     if kind in ("date", "datetime"):
         fmts = formats.get(kind) or formats.get("datetime") or formats["date"]
-        value = _dates(t, fmts, pl.Date if kind == "date" else pl.Datetime("us"))
+        value = _dates(t, fmts, as_date=kind == "date")
         shown = ", ".join(dt.datetime(2025, 11, 4, 14, 15).strftime(f) for f in fmts[:4])
         return value, pl.when(t.is_not_null() & value.is_null()).then(
             _quote(t) + pl.lit(f" is not a date in an accepted format (e.g. {shown})")
@@ -241,7 +244,9 @@ def parse_and_validate(
     exprs, errors = [pl.col(ROW)], []
     label = {}
     for f in fields:
-        label[f.name] = headers[columns[f.name]].replace("\ufeff", "").strip() if f.name in columns else f.name
+        label[f.name] = (
+            headers[columns[f.name]].replace("\ufeff", "").strip() if f.name in columns else f.name
+        )
         if f.name in columns:
             value, error = parse_expr(f, pl.col(f"c{columns[f.name]}"), formats)
         else:
@@ -277,7 +282,8 @@ def parse_and_validate(
                     group.select(
                         pl.col("index").cast(pl.Int64),
                         pl.lit(column).alias("column"),
-                        pl.col("failure_case").replace_strict(msgs, return_dtype=pl.String)
+                        pl.col("failure_case")
+                        .replace_strict(msgs, return_dtype=pl.String)
                         .alias("reason"),
                     )
                 )

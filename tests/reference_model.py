@@ -73,14 +73,29 @@ class Model:
                 if effective:
                     credits = self.allocations[(client, max(effective))]
                     if credits > 0 and max(month, self.starts) <= self.as_of:
-                        out.append(Lot(f"{client}:baseline:{month:%Y-%m}", client, "baseline",
-                                       credits, max(month, self.starts),
-                                       min(next_month(month), self.ends)))
+                        out.append(
+                            Lot(
+                                f"{client}:baseline:{month:%Y-%m}",
+                                client,
+                                "baseline",
+                                credits,
+                                max(month, self.starts),
+                                min(next_month(month), self.ends),
+                            )
+                        )
             month = next_month(month)
         for client, grant_id, credits, on, expires in self.gifts:
             if on <= self.as_of:
-                out.append(Lot(f"{client}:gift:{grant_id}", client, "gift", credits, on,
-                               expires or next_month(on)))
+                out.append(
+                    Lot(
+                        f"{client}:gift:{grant_id}",
+                        client,
+                        "gift",
+                        credits,
+                        on,
+                        expires or next_month(on),
+                    )
+                )
         return out
 
     def run(self) -> tuple[list[Lot], list[tuple[str, dt.datetime, str]]]:
@@ -100,14 +115,18 @@ class Model:
                     continue
                 last_charge[key] = export.at
                 open_lots = [
-                    lot for lot in lots
+                    lot
+                    for lot in lots
                     if lot.client == client
-                    and dt.datetime.combine(lot.opens, dt.time()) <= export.at
+                    and dt.datetime.combine(lot.opens, dt.time())
+                    <= export.at
                     < dt.datetime.combine(lot.closes, dt.time())
                     and lot.left_before(cutoff) > 0
                 ]
                 if open_lots:
-                    lot = min(open_lots, key=lambda lot: (lot.closes, BURN_RANK[lot.kind], lot.lot_id))
+                    lot = min(
+                        open_lots, key=lambda lot: (lot.closes, BURN_RANK[lot.kind], lot.lot_id)
+                    )
                     lot.draws.append((export.at, 1))
                     events.append((client, export.at, "consume"))
                 else:
@@ -133,23 +152,50 @@ class Model:
                 edge = min(end, cutoff)
                 mine = [lot for lot in lots if lot.client == client]
                 row = {
-                    "baseline_credits": sum(l.credits for l in mine if l.kind == "baseline" and month_start(l.opens) == month),
-                    "gift_credits": sum(l.credits for l in mine if l.kind == "gift" and month_start(l.opens) == month),
-                    "opening_balance": sum(l.left_before(at(month)) for l in mine if l.opens < month < l.closes),
-                    "consumed_credits": sum(1 for c, w, k in events if c == client and k == "consume" and month_start(w.date()) == month),
-                    "overage_credits": sum(1 for c, w, k in events if c == client and k == "overage" and month_start(w.date()) == month),
-                    "free_reexports": sum(1 for c, w, k in events if c == client and k == "reexport" and month_start(w.date()) == month),
+                    "baseline_credits": sum(
+                        lot.credits
+                        for lot in mine
+                        if lot.kind == "baseline" and month_start(lot.opens) == month
+                    ),
+                    "gift_credits": sum(
+                        lot.credits
+                        for lot in mine
+                        if lot.kind == "gift" and month_start(lot.opens) == month
+                    ),
+                    "opening_balance": sum(
+                        lot.left_before(at(month)) for lot in mine if lot.opens < month < lot.closes
+                    ),
+                    "consumed_credits": sum(
+                        1
+                        for c, w, k in events
+                        if c == client and k == "consume" and month_start(w.date()) == month
+                    ),
+                    "overage_credits": sum(
+                        1
+                        for c, w, k in events
+                        if c == client and k == "overage" and month_start(w.date()) == month
+                    ),
+                    "free_reexports": sum(
+                        1
+                        for c, w, k in events
+                        if c == client and k == "reexport" and month_start(w.date()) == month
+                    ),
                     # Forfeited at expiry (on or before as-of), counted in the last valid day's month.
                     "forfeited_credits": sum(
-                        l.left_before(at(l.closes)) for l in mine
-                        if l.closes <= self.as_of and month_start(l.closes - dt.timedelta(days=1)) == month
+                        lot.left_before(at(lot.closes))
+                        for lot in mine
+                        if lot.closes <= self.as_of
+                        and month_start(lot.closes - dt.timedelta(days=1)) == month
                     ),
                     "closing_balance": sum(
-                        l.left_before(at(edge)) for l in mine
-                        if l.opens < edge and (l.closes > edge or l.closes >= cutoff)
+                        lot.left_before(at(edge))
+                        for lot in mine
+                        if lot.opens < edge and (lot.closes > edge or lot.closes >= cutoff)
                     ),
                 }
-                row["available_credits"] = row["opening_balance"] + row["baseline_credits"] + row["gift_credits"]
+                row["available_credits"] = (
+                    row["opening_balance"] + row["baseline_credits"] + row["gift_credits"]
+                )
                 row["charged_credits"] = row["consumed_credits"] + row["overage_credits"]
                 out[(client, month)] = row
                 month = end

@@ -30,8 +30,16 @@ def creditrecon(api_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path: Path) -> None:
     data = write_folder(tmp_path / "agency", SCENARIO)
     warehouse = tmp_path / "out" / "warehouse.duckdb"
-    run = creditrecon(prefect_api, "nightly", "--data", str(data), "--warehouse", str(warehouse),
-                      "--as-of", "2025-03-10")
+    run = creditrecon(
+        prefect_api,
+        "nightly",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in out
@@ -39,7 +47,16 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     # the summary row for acme: available 4, charged 1, overage 0, remaining 3, forfeited 0,
     # free re-exports 1
     acme = next(line for line in out.splitlines() if " acme " in line)
-    assert [c.strip() for c in acme.split("│")[1:-1]] == ["zoominfo", "acme", "4", "1", "0", "3", "0", "1"]
+    assert [c.strip() for c in acme.split("│")[1:-1]] == [
+        "zoominfo",
+        "acme",
+        "4",
+        "1",
+        "0",
+        "3",
+        "0",
+        "1",
+    ]
 
     con = duckdb.connect(str(warehouse), read_only=True)
     got = {
@@ -55,11 +72,17 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     # The run is recorded in Prefect as a completed flow run with its two tasks.
     # (Plain HTTP: this prefect client's filter calls send nulls its own server rejects.)
     runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={"limit": 50}).json()
-    flows = {f["id"]: f["name"] for f in httpx.post(f"{prefect_api}/flows/filter", json={"limit": 50}).json()}
-    assert ("creditrecon-nightly", "COMPLETED") in [(flows[r["flow_id"]], r["state_type"]) for r in runs]
+    flows = {
+        f["id"]: f["name"]
+        for f in httpx.post(f"{prefect_api}/flows/filter", json={"limit": 50}).json()
+    }
+    assert ("creditrecon-nightly", "COMPLETED") in [
+        (flows[r["flow_id"]], r["state_type"]) for r in runs
+    ]
     tasks = httpx.post(f"{prefect_api}/task_runs/filter", json={"limit": 50}).json()
     assert {t["task_key"].split("-")[0] for t in tasks if t["state_type"] == "COMPLETED"} >= {
-        "ingest_inbox", "build_warehouse"
+        "ingest_inbox",
+        "build_warehouse",
     }
 
 
@@ -70,8 +93,16 @@ def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Pa
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write("pid 4242")
         lock.flush()
-        run = creditrecon(prefect_api, "nightly", "--data", str(data), "--warehouse",
-                          str(warehouse), "--as-of", "2025-03-10")
+        run = creditrecon(
+            prefect_api,
+            "nightly",
+            "--data",
+            str(data),
+            "--warehouse",
+            str(warehouse),
+            "--as-of",
+            "2025-03-10",
+        )
     assert run.returncode == 1
     assert "is being built by pid 4242; try again later" in " ".join(run.stdout.split())
     assert not warehouse.exists()

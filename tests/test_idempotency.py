@@ -11,7 +11,14 @@ import duckdb
 from tests.conftest import run_pipeline, write_folder
 from tests.test_monthly_balances import SCENARIO
 
-MARTS = ["ledger_entries", "monthly_balances", "forfeitures", "credit_lots", "quarantine", "run_info"]
+MARTS = [
+    "ledger_entries",
+    "monthly_balances",
+    "forfeitures",
+    "credit_lots",
+    "quarantine",
+    "run_info",
+]
 AS_OF = dt.date(2025, 3, 10)
 
 
@@ -63,7 +70,9 @@ def test_files_arriving_night_by_night_give_the_same_result_as_all_at_once(tmp_p
     data = write_folder(tmp_path / "nightly", first_night)
     warehouse = tmp_path / "nightly.duckdb"
     con = run_pipeline(data, warehouse, AS_OF)
-    waiting = con.sql("SELECT count(*) FROM quarantine WHERE rejected_by = 'rules'").fetchall()[0][0]
+    waiting = con.sql("SELECT count(*) FROM quarantine WHERE rejected_by = 'rules'").fetchall()[0][
+        0
+    ]
     assert waiting == 3 + 5 + 2 + 3 + 7 + 2 + 2 + 1  # every row of e1..e8: no listing yet
     con.close()
     write_folder(data, {k: v for k, v in SCENARIO.items() if "downloads" in k})

@@ -15,7 +15,9 @@ from schemas.parse import FileRejected, map_headers, normalise_header
 from tests.conftest import rows
 from transforms.ingest import ingest
 
-LISTING = "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
 CONFIG = {
     "config/clients.csv": "client_id,client_name\nacme,Acme\n",
     "config/users.csv": "vendor,user,client_id,valid_from,valid_to\nzoominfo,a@x.test,acme,,\n",
@@ -51,45 +53,68 @@ def quarantined(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
 
 def test_headers_match_whatever_the_case_spacing_or_bom() -> None:
     assert normalise_header("\ufeffMobile_Phone ") == "mobile phone"
-    headers = ["\ufeffexport id", "EXPORT NAME", "File  Name", "Exported-By", "Export Date",
-               "Export Type", "Records", "Credits Used"]
+    headers = [
+        "\ufeffexport id",
+        "EXPORT NAME",
+        "File  Name",
+        "Exported-By",
+        "Export Date",
+        "Export Type",
+        "Records",
+        "Credits Used",
+    ]
     assert map_headers(SOURCE_BY_NAME["zoominfo_downloads"], headers)["exported_at"] == 4
 
 
 def test_a_missing_required_header_rejects_the_file_with_the_headers_found() -> None:
-    with pytest.raises(FileRejected, match="no 'Exported By', 'Export Date', 'Export Type', 'Records', 'Credits Used' columns"):
+    with pytest.raises(
+        FileRejected,
+        match="no 'Exported By', 'Export Date', 'Export Type', 'Records', 'Credits Used' columns",
+    ):
         map_headers(SOURCE_BY_NAME["zoominfo_downloads"], ["Export ID", "File Name"])
 
 
 def test_two_columns_meaning_the_same_thing_reject_the_file() -> None:
     with pytest.raises(FileRejected, match="'Mobile phone', 'Mobile Phone' all mean mobile_phone"):
-        map_headers(SOURCE_BY_NAME["zoominfo_exports"], ["ZoomInfo Contact ID", "Mobile phone", "Mobile Phone"])
+        map_headers(
+            SOURCE_BY_NAME["zoominfo_exports"],
+            ["ZoomInfo Contact ID", "Mobile phone", "Mobile Phone"],
+        )
 
 
 def test_excel_ids_are_read_back_only_when_no_digit_was_lost(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/exports/x.csv": "ZoomInfo Contact ID,Mobile Phone\n"
-        "1.300000001E+9,1.6175550123E+10\n"  # every digit kept: 1300000001
-        "1300000002.0,\n"                     # float with .0
-        " 1300000003 ,\n"                     # stray spaces
-        "1.3E+09,\n"                          # 1.3E+09 could be any of 10^8 IDs
-        "1300000004.5,\n"                     # not a whole number
-        "AB-77,\n",                           # non-numeric IDs stay as they are
-    })
-    ids = [r["contact_id"] for r in rows(con, "SELECT contact_id FROM stg_zoominfo_exports ORDER BY row_number")]
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/exports/x.csv": "ZoomInfo Contact ID,Mobile Phone\n"
+            "1.300000001E+9,1.6175550123E+10\n"  # every digit kept: 1300000001
+            "1300000002.0,\n"  # float with .0
+            " 1300000003 ,\n"  # stray spaces
+            "1.3E+09,\n"  # 1.3E+09 could be any of 10^8 IDs
+            "1300000004.5,\n"  # not a whole number
+            "AB-77,\n",  # non-numeric IDs stay as they are
+        },
+    )
+    ids = [
+        r["contact_id"]
+        for r in rows(con, "SELECT contact_id FROM stg_zoominfo_exports ORDER BY row_number")
+    ]
     assert ids == ["1300000001", "1300000002", "1300000003", "AB-77"]
     assert [n for n, _ in quarantined(con)] == [5, 6]
     assert all("cannot be recovered" in r for _, r in quarantined(con))
 
 
 def test_us_12_hour_dates_load_and_day_first_dates_are_quarantined(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/downloads/l.csv": LISTING
-        + "E1,a,a.csv,a@x.test,11/04/2025 02:15 PM,Contacts,1,1\n"
-        + "E2,b,b.csv,a@x.test,2025-11-04 14:15:00,Contacts,1,1\n"
-        + "E3,c,c.csv,a@x.test,31/10/2025 17:40,Contacts,1,1\n"
-        + "E4,d,d.csv,a@x.test,2025-13-01,Contacts,1,1\n",
-    })
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/downloads/l.csv": LISTING
+            + "E1,a,a.csv,a@x.test,11/04/2025 02:15 PM,Contacts,1,1\n"
+            + "E2,b,b.csv,a@x.test,2025-11-04 14:15:00,Contacts,1,1\n"
+            + "E3,c,c.csv,a@x.test,31/10/2025 17:40,Contacts,1,1\n"
+            + "E4,d,d.csv,a@x.test,2025-13-01,Contacts,1,1\n",
+        },
+    )
     got = rows(con, "SELECT export_id, exported_at FROM stg_zoominfo_downloads ORDER BY export_id")
     assert got == [
         {"export_id": "E1", "exported_at": dt.datetime(2025, 11, 4, 14, 15)},
@@ -97,14 +122,19 @@ def test_us_12_hour_dates_load_and_day_first_dates_are_quarantined(tmp_path: Pat
     ]
     reasons = quarantined(con)
     assert [n for n, _ in reasons] == [4, 5]
-    assert reasons[0][1].startswith('Export Date: "31/10/2025 17:40" is not a date in an accepted format')
+    assert reasons[0][1].startswith(
+        'Export Date: "31/10/2025 17:40" is not a date in an accepted format'
+    )
 
 
 def test_every_problem_of_a_row_is_named(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/downloads/l.csv": LISTING + "E1,a,a.csv,,yesterday,Widgets,-3,2.5\n",
-    })
-    (_, reason), = quarantined(con)
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/downloads/l.csv": LISTING + "E1,a,a.csv,,yesterday,Widgets,-3,2.5\n",
+        },
+    )
+    ((_, reason),) = quarantined(con)
     assert reason == (
         "Exported By is empty; "
         'Export Date: "yesterday" is not a date in an accepted format '
@@ -118,13 +148,20 @@ def test_every_problem_of_a_row_is_named(tmp_path: Path) -> None:
 def test_bom_cp1252_and_semicolons(tmp_path: Path) -> None:
     cp1252 = "Export ID;Export Name;File Name;Exported By;Export Date;Export Type;Records;Credits Used\r\n"
     cp1252 += "E1;Café – list;a.csv;a@x.test;2025-11-04 10:00:00;Contacts;1;1\r\n"
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/downloads/bom.csv": b"\xef\xbb\xbf" + LISTING.encode()
-        + b"E0,x,z.csv,a@x.test,2025-11-03 10:00:00,Contacts,1,1\n",
-        "inbox/zoominfo/downloads/excel.csv": cp1252.encode("cp1252"),
-    })
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/downloads/bom.csv": b"\xef\xbb\xbf"
+            + LISTING.encode()
+            + b"E0,x,z.csv,a@x.test,2025-11-03 10:00:00,Contacts,1,1\n",
+            "inbox/zoominfo/downloads/excel.csv": cp1252.encode("cp1252"),
+        },
+    )
     got = rows(con, "SELECT export_id, export_name FROM stg_zoominfo_downloads ORDER BY export_id")
-    assert got == [{"export_id": "E0", "export_name": "x"}, {"export_id": "E1", "export_name": "Café – list"}]
+    assert got == [
+        {"export_id": "E0", "export_name": "x"},
+        {"export_id": "E1", "export_name": "Café – list"},
+    ]
     files = {r["path"]: r for r in rows(con, "SELECT * FROM ingest_files")}
     assert files["inbox/zoominfo/downloads/excel.csv"]["encoding"] == "cp1252"
     assert files["inbox/zoominfo/downloads/excel.csv"]["delimiter"] == ";"
@@ -132,28 +169,39 @@ def test_bom_cp1252_and_semicolons(tmp_path: Path) -> None:
 
 
 def test_broken_csv_rows_are_quarantined_with_their_text(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/exports/x.csv": "ZoomInfo Contact ID,Email Address\n"
-        "101,a@x\n"
-        "102,b@x,extra\n"   # one column too many
-        "103\n"             # cut short
-        "104,d@x\n"
-        '105,"e@x',         # truncated last line inside a quote
-    })
-    assert [r["contact_id"] for r in rows(con, "SELECT contact_id FROM stg_zoominfo_exports")] == ["101", "104"]
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/exports/x.csv": "ZoomInfo Contact ID,Email Address\n"
+            "101,a@x\n"
+            "102,b@x,extra\n"  # one column too many
+            "103\n"  # cut short
+            "104,d@x\n"
+            '105,"e@x',  # truncated last line inside a quote
+        },
+    )
+    assert [r["contact_id"] for r in rows(con, "SELECT contact_id FROM stg_zoominfo_exports")] == [
+        "101",
+        "104",
+    ]
     got = rows(con, "SELECT row_number, raw_row, reason FROM ingest_quarantine ORDER BY row_number")
     assert [(r["row_number"], r["raw_row"].strip()) for r in got] == [
-        (3, "102,b@x,extra"), (4, "103"), (6, '105,"e@x'),
+        (3, "102,b@x,extra"),
+        (4, "103"),
+        (6, '105,"e@x'),
     ]
     assert "more columns than the header" in got[0]["reason"]
 
 
 def test_empty_header_only_and_headerless_files(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/usage/empty.csv": b"",
-        "inbox/zoominfo/usage/header.csv": "User,Period,Monthly Credits Used\n",
-        "inbox/zoominfo/usage/wrong.csv": "Name,Credits\nbob,4\nann,5\n",
-    })
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/usage/empty.csv": b"",
+            "inbox/zoominfo/usage/header.csv": "User,Period,Monthly Credits Used\n",
+            "inbox/zoominfo/usage/wrong.csv": "Name,Credits\nbob,4\nann,5\n",
+        },
+    )
     files = {r["path"].rsplit("/", 1)[1]: r for r in rows(con, "SELECT * FROM ingest_files")}
     assert files["empty.csv"]["status"] == "rejected"
     assert files["empty.csv"]["error"] == "file is empty (not even a header row)"
@@ -164,25 +212,41 @@ def test_empty_header_only_and_headerless_files(tmp_path: Path) -> None:
 
 def test_same_bytes_under_another_name_are_not_loaded_twice(tmp_path: Path) -> None:
     body = "ZoomInfo Contact ID\n101\n102\n"
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/exports/x.csv": body,
-        "inbox/zoominfo/exports/x (1).csv": body,
-    })
-    files = rows(con, "SELECT path, status, duplicate_of FROM ingest_files WHERE source = 'zoominfo_exports' ORDER BY path")
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/exports/x.csv": body,
+            "inbox/zoominfo/exports/x (1).csv": body,
+        },
+    )
+    files = rows(
+        con,
+        "SELECT path, status, duplicate_of FROM ingest_files WHERE source = 'zoominfo_exports' ORDER BY path",
+    )
     assert files == [
-        {"path": "inbox/zoominfo/exports/x (1).csv", "status": "duplicate", "duplicate_of": "inbox/zoominfo/exports/x.csv"},
+        {
+            "path": "inbox/zoominfo/exports/x (1).csv",
+            "status": "duplicate",
+            "duplicate_of": "inbox/zoominfo/exports/x.csv",
+        },
         {"path": "inbox/zoominfo/exports/x.csv", "status": "loaded", "duplicate_of": None},
     ]
     assert rows(con, "SELECT count(*) AS n FROM stg_zoominfo_exports") == [{"n": 2}]
 
 
 def test_a_listing_file_name_cannot_point_outside_the_exports_folder(tmp_path: Path) -> None:
-    con = ingested(tmp_path, {
-        "inbox/zoominfo/downloads/l.csv": LISTING
-        + "E1,a,../../../etc/passwd,a@x.test,2025-11-04 10:00:00,Contacts,1,1\n"
-        + "E2,b,C:\\Users\\me\\b.csv,a@x.test,2025-11-04 10:00:00,Contacts,1,1\n",
-    })
-    names = [r["file_name"] for r in rows(con, "SELECT file_name FROM stg_zoominfo_downloads ORDER BY export_id")]
+    con = ingested(
+        tmp_path,
+        {
+            "inbox/zoominfo/downloads/l.csv": LISTING
+            + "E1,a,../../../etc/passwd,a@x.test,2025-11-04 10:00:00,Contacts,1,1\n"
+            + "E2,b,C:\\Users\\me\\b.csv,a@x.test,2025-11-04 10:00:00,Contacts,1,1\n",
+        },
+    )
+    names = [
+        r["file_name"]
+        for r in rows(con, "SELECT file_name FROM stg_zoominfo_downloads ORDER BY export_id")
+    ]
     assert names == ["passwd", "b.csv"]
 
 

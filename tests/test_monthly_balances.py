@@ -13,7 +13,9 @@ import pytest
 
 from tests.conftest import rows, run_pipeline, write_folder
 
-LISTING = "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
 CONTACTS = "ZoomInfo Contact ID,Email Address\n"
 COMPANIES = "ZoomInfo Company ID,Company Name\n"
 
@@ -84,11 +86,22 @@ SCENARIO = {
     "inbox/zoominfo/exports/e8.csv": contacts(601),
 }
 
-COLUMNS = (
-    "baseline_credits gift_credits purchased_credits earned_credits adjustment_credits "
-    "opening_balance available_credits charged_credits consumed_credits overage_credits "
-    "reversed_credits forfeited_credits closing_balance free_reexports"
-).split()
+COLUMNS = [
+    "baseline_credits",
+    "gift_credits",
+    "purchased_credits",
+    "earned_credits",
+    "adjustment_credits",
+    "opening_balance",
+    "available_credits",
+    "charged_credits",
+    "consumed_credits",
+    "overage_credits",
+    "reversed_credits",
+    "forfeited_credits",
+    "closing_balance",
+    "free_reexports",
+]
 
 # (client, month): baseline, gift, purchased, earned, adjustment, opening, available,
 # charged, consumed, overage, reversed, forfeited, closing, free re-exports
@@ -156,10 +169,24 @@ def test_forfeitures(warehouse) -> None:  # type: ignore[no-untyped-def]
         "forfeited_at::DATE::VARCHAR AS at, month::VARCHAR AS month FROM forfeitures",
     )
     assert got == [
-        {"client_id": "acme", "lot_id": "zoominfo:acme:baseline:2025-01", "lot_credits": 5,
-         "used_credits": 3, "forfeited_credits": 2, "at": "2025-02-01", "month": "2025-01-01"},
-        {"client_id": "beta", "lot_id": "zoominfo:beta:baseline:2025-02", "lot_credits": 3,
-         "used_credits": 1, "forfeited_credits": 2, "at": "2025-03-01", "month": "2025-02-01"},
+        {
+            "client_id": "acme",
+            "lot_id": "zoominfo:acme:baseline:2025-01",
+            "lot_credits": 5,
+            "used_credits": 3,
+            "forfeited_credits": 2,
+            "at": "2025-02-01",
+            "month": "2025-01-01",
+        },
+        {
+            "client_id": "beta",
+            "lot_id": "zoominfo:beta:baseline:2025-02",
+            "lot_credits": 3,
+            "used_credits": 1,
+            "forfeited_credits": 2,
+            "at": "2025-03-01",
+            "month": "2025-02-01",
+        },
     ]
 
 
@@ -177,7 +204,9 @@ def test_free_reexports_name_the_original_window(warehouse) -> None:  # type: ig
 
 
 def test_bad_rows_are_quarantined_with_reasons(warehouse) -> None:  # type: ignore[no-untyped-def]
-    got = rows(warehouse, "SELECT file, row_number, reason FROM quarantine ORDER BY file, row_number")
+    got = rows(
+        warehouse, "SELECT file, row_number, reason FROM quarantine ORDER BY file, row_number"
+    )
     assert [(r["file"], r["row_number"]) for r in got] == [
         ("inbox/zoominfo/downloads/listing.csv", 9),
         ("inbox/zoominfo/exports/e8.csv", 2),
@@ -187,7 +216,9 @@ def test_bad_rows_are_quarantined_with_reasons(warehouse) -> None:  # type: igno
 
 
 def test_every_input_row_is_loaded_or_quarantined(warehouse) -> None:  # type: ignore[no-untyped-def]
-    manifest = rows(warehouse, "SELECT path, rows_read, rows_loaded, rows_quarantined FROM ingest_manifest")
+    manifest = rows(
+        warehouse, "SELECT path, rows_read, rows_loaded, rows_quarantined FROM ingest_manifest"
+    )
     assert len(manifest) == len(SCENARIO)
     for m in manifest:
         assert m["rows_read"] == m["rows_loaded"] + m["rows_quarantined"], m
@@ -203,8 +234,17 @@ def test_tables_and_columns_are_described(warehouse) -> None:  # type: ignore[no
         "WHERE database_name = current_database() AND (comment IS NULL OR comment = '')",
     )
     assert undocumented == []
-    tables = {r["table_name"] for r in rows(warehouse, "SELECT table_name FROM duckdb_tables() WHERE comment <> ''")}
-    assert {"ledger_entries", "monthly_balances", "forfeitures", "quarantine", "ingest_manifest"} <= tables
+    tables = {
+        r["table_name"]
+        for r in rows(warehouse, "SELECT table_name FROM duckdb_tables() WHERE comment <> ''")
+    }
+    assert {
+        "ledger_entries",
+        "monthly_balances",
+        "forfeitures",
+        "quarantine",
+        "ingest_manifest",
+    } <= tables
 
 
 def test_reexport_window_is_twelve_months_from_the_last_charge(tmp_path: Path) -> None:
@@ -215,15 +255,22 @@ def test_reexport_window_is_twelve_months_from_the_last_charge(tmp_path: Path) -
         "vendor,contract_id,starts_on,ends_on,pool_credits,reset,overage_allowed,cap_credits,price_per_credit\n"
         "zoominfo,ZI-0,2024-01-01,2027-01-01,20,monthly,true,25,0.5\n"
     )
-    dates = ["2024-01-10 09:00:00", "2024-12-10 09:00:00", "2025-01-10 09:00:00",
-             "2025-02-10 09:00:00", "2026-02-10 09:00:00"]
+    dates = [
+        "2024-01-10 09:00:00",
+        "2024-12-10 09:00:00",
+        "2025-01-10 09:00:00",
+        "2025-02-10 09:00:00",
+        "2026-02-10 09:00:00",
+    ]
     listing = LISTING + "".join(
         f"W{i},w,w{i}.csv,alice@agency.test,{d},Contacts,1,1\n" for i, d in enumerate(dates)
     )
     files["inbox/zoominfo/downloads/l.csv"] = listing
     for i in range(len(dates)):
         files[f"inbox/zoominfo/exports/w{i}.csv"] = contacts(777)
-    con = run_pipeline(write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2026, 3, 1))
+    con = run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2026, 3, 1)
+    )
     got = rows(
         con,
         "SELECT export_id, entry_type FROM ledger_entries WHERE record_key = '777' ORDER BY effective_at",

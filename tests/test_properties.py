@@ -37,8 +37,12 @@ def models(draw: st.DrawFn) -> Model:
     gifts = []
     for i in range(draw(st.integers(0, 3))):
         on = draw(days(0, 170))
-        expires = draw(st.one_of(st.none(), st.integers(1, 60).map(lambda n, on=on: on + dt.timedelta(days=n))))
-        gifts.append((draw(st.sampled_from(clients)), f"G{i}", draw(st.integers(1, 5)), on, expires))
+        expires = draw(
+            st.one_of(st.none(), st.integers(1, 60).map(lambda n, on=on: on + dt.timedelta(days=n)))
+        )
+        gifts.append(
+            (draw(st.sampled_from(clients)), f"G{i}", draw(st.integers(1, 5)), on, expires)
+        )
     exports = []
     for i in range(draw(st.integers(0, 8))):
         at = dt.datetime.combine(draw(days(0, 180)), dt.time(draw(st.integers(0, 23))))
@@ -59,7 +63,8 @@ def models(draw: st.DrawFn) -> Model:
 
 def folder(model: Model, root: Path) -> Path:
     files = {
-        "config/clients.csv": "client_id,client_name\n" + "".join(f"{c},{c.upper()}\n" for c in CLIENTS),
+        "config/clients.csv": "client_id,client_name\n"
+        + "".join(f"{c},{c.upper()}\n" for c in CLIENTS),
         "config/users.csv": "vendor,user,client_id,valid_from,valid_to\n"
         + "".join(f"zoominfo,{u},{c},,\n" for u, c in model.users.items()),
         "config/contracts.csv": "vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
@@ -68,7 +73,9 @@ def folder(model: Model, root: Path) -> Path:
         "config/allocations.csv": "vendor,client_id,effective_month,monthly_credits\n"
         + "".join(f"zoominfo,{c},{m},{n}\n" for (c, m), n in model.allocations.items()),
         "config/grants.csv": "vendor,client_id,grant_id,kind,credits,effective_on,expires_on,note\n"
-        + "".join(f"zoominfo,{c},{g},gift,{n},{on},{ex or ''},\n" for c, g, n, on, ex in model.gifts),
+        + "".join(
+            f"zoominfo,{c},{g},gift,{n},{on},{ex or ''},\n" for c, g, n, on, ex in model.gifts
+        ),
         "inbox/zoominfo/downloads/listing.csv": "Export ID,Export Name,File Name,Exported By,"
         "Export Date,Export Type,Records,Credits Used\n"
         + "".join(
@@ -85,9 +92,16 @@ def folder(model: Model, root: Path) -> Path:
 
 
 COMPARED = [
-    "baseline_credits", "gift_credits", "opening_balance", "available_credits",
-    "charged_credits", "consumed_credits", "overage_credits", "forfeited_credits",
-    "closing_balance", "free_reexports",
+    "baseline_credits",
+    "gift_credits",
+    "opening_balance",
+    "available_credits",
+    "charged_credits",
+    "consumed_credits",
+    "overage_credits",
+    "forfeited_credits",
+    "closing_balance",
+    "free_reexports",
 ]
 
 
@@ -96,8 +110,9 @@ COMPARED = [
 def test_pipeline_agrees_with_reference_model(model: Model) -> None:
     root = Path(tempfile.mkdtemp(prefix="prop-"))
     try:
-        con = run_pipeline(folder(model, root / "d"), root / "w.duckdb", model.as_of,
-                           window=model.window_months)
+        con = run_pipeline(
+            folder(model, root / "d"), root / "w.duckdb", model.as_of, window=model.window_months
+        )
         got = {
             (r["client_id"], r["month"]): {c: r[c] for c in COMPARED}
             for r in rows(con, "SELECT * FROM monthly_balances")
@@ -108,14 +123,21 @@ def test_pipeline_agrees_with_reference_model(model: Model) -> None:
         # Rule 10, checked here independently of the build's own audit.
         for r in rows(con, "SELECT * FROM monthly_balances"):
             assert (
-                r["opening_balance"] + r["baseline_credits"] + r["gift_credits"]
-                + r["reversed_credits"] - r["consumed_credits"] - r["forfeited_credits"]
+                r["opening_balance"]
+                + r["baseline_credits"]
+                + r["gift_credits"]
+                + r["reversed_credits"]
+                - r["consumed_credits"]
+                - r["forfeited_credits"]
                 == r["closing_balance"]
             ), r
             assert r["charged_credits"] == r["consumed_credits"] + r["overage_credits"]
         for lot in rows(con, "SELECT * FROM credit_lots"):
             assert 0 <= lot["credits_left"] <= lot["credits"]
-            assert lot["credits"] == lot["consumed_credits"] + lot["forfeited_credits"] + lot["credits_left"]
+            assert (
+                lot["credits"]
+                == lot["consumed_credits"] + lot["forfeited_credits"] + lot["credits_left"]
+            )
         for f in rows(con, "SELECT * FROM ingest_manifest"):
             assert f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"]
         exported = sum(len(e.keys) for e in model.exports)

@@ -153,7 +153,8 @@ def build(
         )
         con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
         con.executemany(
-            "INSERT INTO sources VALUES (?, ?, ?)", [[s.name, s.vendor, s.snapshot] for s in SOURCES]
+            "INSERT INTO sources VALUES (?, ?, ?)",
+            [[s.name, s.vendor, s.snapshot] for s in SOURCES],
         )
         con.execute(
             "CREATE TEMP VIEW staged_rows AS "

@@ -166,7 +166,10 @@ def file_id_of(source: Source, fp: Fingerprint) -> str:
 
 def _utf8_copy(path: Path, encoding: str, tmpdir: Path) -> Path:
     out = tmpdir / (path.name + ".utf8")
-    with open(path, encoding=encoding, newline="") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+    with (
+        open(path, encoding=encoding, newline="") as src,
+        open(out, "w", encoding="utf-8", newline="") as dst,
+    ):
         while chunk := src.read(1 << 20):
             dst.write(chunk)
     return out
@@ -210,7 +213,8 @@ def read_rows(
     )
     rows = rows.with_columns(numbers.alias(ROW))
     rejects = rejects.with_columns(
-        pl.col("error").replace_strict(REJECT_REASONS, default="row cannot be parsed as CSV")
+        pl.col("error")
+        .replace_strict(REJECT_REASONS, default="row cannot be parsed as CSV")
         .alias("reason")
     ).drop("error")
     return rows, rejects
@@ -249,7 +253,9 @@ def stage_file(
     if fp.size == 0 or not path.read_bytes()[:4096].strip(b"\xef\xbb\xbf \r\n\t"):
         result.status, error = "rejected", "file is empty (not even a header row)"
     else:
-        readable = path if fp.encoding.startswith("utf-8") else _utf8_copy(path, fp.encoding, tmpdir)
+        readable = (
+            path if fp.encoding.startswith("utf-8") else _utf8_copy(path, fp.encoding, tmpdir)
+        )
         headers, delimiter = _header(readable)
         rows, rejects = read_rows(reader, readable, headers, delimiter)
         result.rows_read = rows.height + rejects.height
@@ -267,13 +273,10 @@ def stage_file(
         else:
             parsed = parse_and_validate(source, rows, columns, headers)
             used = sorted(columns.values())
-            bad = (
-                rows.join(parsed.rejected, on=ROW)
-                .select(
-                    pl.col(ROW).alias("row_number"),
-                    _raw_json(rows, headers, used).alias("raw_row"),
-                    "reason",
-                )
+            bad = rows.join(parsed.rejected, on=ROW).select(
+                pl.col(ROW).alias("row_number"),
+                _raw_json(rows, headers, used).alias("raw_row"),
+                "reason",
             )
             quarantine = pl.concat([quarantine, bad])
             staged = parsed.loaded.rename({ROW: "row_number"})
@@ -296,16 +299,28 @@ def stage_file(
         if quarantine.height:
             con.register("quarantine_df", quarantine.sort("row_number"))
             con.execute(
-                "INSERT INTO ingest_quarantine SELECT ?, row_number, raw_row, reason FROM quarantine_df",
+                "INSERT INTO ingest_quarantine "
+                "SELECT ?, row_number, raw_row, reason FROM quarantine_df",
                 [file_id],
             )
             con.unregister("quarantine_df")
         con.execute(
             "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
             [
-                file_id, source.name, source.vendor, rel_path, fp.content_hash, fp.size,
-                result.status, fp.encoding, delimiter, result.rows_read, result.rows_loaded,
-                result.rows_quarantined, error, now,
+                file_id,
+                source.name,
+                source.vendor,
+                rel_path,
+                fp.content_hash,
+                fp.size,
+                result.status,
+                fp.encoding,
+                delimiter,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+                error,
+                now,
             ],
         )
         con.execute("COMMIT")
@@ -319,12 +334,14 @@ def stage_file(
 
 
 def _arrival_order(path: Path) -> tuple[str, int, str]:
-    """Sort 'x.csv' before its copies 'x (1).csv', so the copy is the one called duplicate."""
-    return (re.sub(r" \(\d+\)(?=\.[^.]*$)", "", path.name), len(path.name), path.name)
+    """Sort 'x.csv' before its copies 'x (1).csv' and 'x - Copy.csv', so that a copy is the
+    one called duplicate when both arrive the same night."""
+    base = re.sub(r"( \(\d+\)| - Copy( \(\d+\))?)(?=\.[^.]*$)", "", path.name)
+    return (base, len(path.name), path.name)
 
 
 def discover(data: Path) -> list[tuple[Source, Path]]:
-    found = []
+    found: list[tuple[Source, Path]] = []
     for source in SOURCES:
         paths = sorted(data.glob(source.pattern), key=_arrival_order)
         if source.required and not paths:
@@ -348,25 +365,41 @@ def ingest(data: Path, store: Path) -> IngestResult:
                 file_id = file_id_of(source, fp)
                 if source.snapshot:
                     result.current_config[source.name] = file_id
-                found = con.execute(
+                found: list[tuple[str]] = con.execute(
                     "SELECT path FROM ingest_files WHERE source = ? AND content_hash = ? "
                     "ORDER BY (path = ?) DESC, ingested_at, path LIMIT 1",
                     [source.name, fp.content_hash, rel_path],
                 ).fetchall()
                 seen = found[0] if found else None
                 if seen and seen[0] == rel_path:
-                    result.files.append(FileResult(rel_path, source.name, "unchanged", file_id=file_id))
+                    result.files.append(
+                        FileResult(rel_path, source.name, "unchanged", file_id=file_id)
+                    )
                 elif seen:
                     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
                     con.execute(
                         "INSERT INTO ingest_files VALUES "
                         "(?, ?, ?, ?, ?, ?, 'duplicate', ?, ?, NULL, 0, 0, 0, NULL, ?)",
-                        [file_id, source.name, source.vendor, rel_path, fp.content_hash, fp.size,
-                         seen[0], fp.encoding, now],
+                        [
+                            file_id,
+                            source.name,
+                            source.vendor,
+                            rel_path,
+                            fp.content_hash,
+                            fp.size,
+                            seen[0],
+                            fp.encoding,
+                            now,
+                        ],
                     )
                     result.files.append(
-                        FileResult(rel_path, source.name, "duplicate", file_id=file_id,
-                                   note=f"same content as {seen[0]}")
+                        FileResult(
+                            rel_path,
+                            source.name,
+                            "duplicate",
+                            file_id=file_id,
+                            note=f"same content as {seen[0]}",
+                        )
                     )
                 else:
                     result.files.append(

@@ -119,13 +119,15 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
     """)
     segments = con.execute("SELECT coalesce(max(segment), 0) FROM demand").fetchall()[0][0]
     for segment in range(1, segments + 1):
-        con.execute("""
+        con.execute(
+            """
             INSERT INTO takes
             WITH open_lots AS (
                 SELECT l.account, l.lot_id, r.remaining, l.closes, l.kind_rank
                 FROM demand d
                 JOIN boundaries b ON b.account = d.account AND b.segment = d.segment
-                JOIN burn_lots l ON l.account = d.account AND l.opens <= b.edge AND l.closes > b.edge
+                JOIN burn_lots l
+                  ON l.account = d.account AND l.opens <= b.edge AND l.closes > b.edge
                 JOIN remaining r ON r.lot_id = l.lot_id
                 WHERE d.segment = $segment AND r.remaining > 0
             ),
@@ -139,11 +141,16 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
                    least(o.remaining, greatest(0, d.demand - o.before))
             FROM in_order o JOIN demand d ON d.account = o.account AND d.segment = $segment
             WHERE d.demand > o.before
-        """, {"segment": segment})
-        con.execute("""
+        """,
+            {"segment": segment},
+        )
+        con.execute(
+            """
             UPDATE remaining SET remaining = remaining.remaining - t.take
             FROM takes t WHERE t.lot_id = remaining.lot_id AND t.segment = $segment
-        """, {"segment": segment})
+        """,
+            {"segment": segment},
+        )
     # Within a segment, lot i covers running-total positions [starts_at, starts_at + take);
     # a charge covers [running total before it, running total after it). Overlaps are draws.
     con.execute("""

@@ -1,7 +1,7 @@
 """Optional per-agency settings: <data>/config/settings.toml (all keys optional).
 
-    reporting_timezone = "America/New_York"   # default UTC
-    reexport_window_months = 12               # default 12
+reporting_timezone = "America/New_York"   # default UTC
+reexport_window_months = 12               # default 12
 """
 
 from __future__ import annotations

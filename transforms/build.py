@@ -33,13 +33,17 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("exported_records", "exported_records.sql"),  # listing x export file -> records, clients
     ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
     ("lots", "lots.sql"),  # rule 1: baseline and granted lots
-    ("lot_draws", ledger.burn_lots),  # rule 3: burn order, overage
+    ("reversals", "reversals.sql"),  # rule 5: which charges a reversal undoes
+    ("lot_draws", ledger.burn_lots),  # rules 3 and 5: burn order, overage, credits given back
     ("ledger_entries", "ledger_entries.sql"),  # rule 4: forfeits; all movements
     ("credit_lots", "credit_lots.sql"),
     ("monthly_balances", "monthly_balances.sql"),  # rule 9
     ("forfeitures", "forfeitures.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
 ]
+
+# Table macros published with the marts (created after the build's own tables are dropped).
+MACROS = ["balance_at.sql"]
 
 PUBLISHED = [
     "ledger_entries",
@@ -195,6 +199,8 @@ def build(
         ).fetchall():
             if table not in keep:
                 con.execute(f"DROP TABLE {table}")
+        for macro in MACROS:
+            con.execute((MODELS / macro).read_text())
         _describe(con)
         con.execute("CHECKPOINT")
     except BaseException:

@@ -74,51 +74,80 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
-    """lots + charges -> lot_draws: (seq, lot_id or NULL for overage, credits).
+    """lots + charges + reversals -> lot_draws and reversal_draws. Returns segment rounds.
 
-    Returns the number of segment rounds.
+    lot_draws: (seq, lot_id or NULL for overage, credits): what each charge drew.
+    reversal_draws: (file_id, row_number, lot_id or NULL, credits, lot_open): what each
+    reversal gave back, to the lot its charge drew on (lot_open: still open, so the credits
+    can be spent again; else they are forfeited at once) or to the pool (lot_id NULL).
     """
     kind_rank = " ".join(f"WHEN '{k}' THEN {r}" for k, r in KIND_RANK.items())
+    con.execute("""
+        CREATE TEMP TABLE accounts AS
+        SELECT row_number() OVER (ORDER BY vendor, client_id) AS account, vendor, client_id
+        FROM (SELECT vendor, client_id FROM lots UNION SELECT vendor, client_id FROM charges
+              UNION SELECT vendor, client_id FROM reversals)
+    """)
     con.execute(f"""
         CREATE TEMP TABLE burn_lots AS
-        SELECT
-            dense_rank() OVER (ORDER BY vendor, client_id) AS account,
-            vendor, client_id, lot_id, credits,
-            effective_on::TIMESTAMP AS opens, expires_on::TIMESTAMP AS closes,
-            CASE kind {kind_rank} END AS kind_rank
-        FROM lots
+        SELECT a.account, l.lot_id, l.credits,
+               l.effective_on::TIMESTAMP AS opens, l.expires_on::TIMESTAMP AS closes,
+               CASE l.kind {kind_rank} END AS kind_rank
+        FROM lots l JOIN accounts a USING (vendor, client_id)
     """)
-    # Segment boundaries per account: every instant a lot opens or closes.
+    con.execute("""
+        CREATE TEMP TABLE burn_reversals AS
+        SELECT a.account, r.* FROM reversals r JOIN accounts a USING (vendor, client_id)
+    """)
+    # Segment boundaries per account: every instant a lot opens or closes or credits come
+    # back; between two of them the open lots and their order do not change.
     con.execute("""
         CREATE TEMP TABLE boundaries AS
         SELECT account, edge, row_number() OVER (PARTITION BY account ORDER BY edge) AS segment
         FROM (
-            SELECT DISTINCT account, opens AS edge FROM burn_lots
-            UNION SELECT DISTINCT account, closes FROM burn_lots
+            SELECT account, opens AS edge FROM burn_lots
+            UNION SELECT account, closes FROM burn_lots
+            UNION SELECT account, reversed_at FROM burn_reversals
         )
     """)
-    # Each charge falls in the segment of the last boundary at or before it (0: before any).
+    # Each charge falls in the segment of the last boundary at or before it (0: before any)
+    # and covers [from_, upto) of the running total of its segment's charges.
     con.execute("""
         CREATE TEMP TABLE burn_charges AS
-        SELECT c.seq, c.exported_at, c.credits, a.account, coalesce(b.segment, 0) AS segment
-        FROM charges c
-        LEFT JOIN (SELECT DISTINCT account, vendor, client_id FROM burn_lots) a
-          ON a.vendor = c.vendor AND a.client_id = c.client_id
-        ASOF LEFT JOIN boundaries b ON b.account = a.account AND c.exported_at >= b.edge
-        WHERE c.credits > 0
+        WITH placed AS (
+            SELECT c.seq, c.exported_at, c.credits, a.account, coalesce(b.segment, 0) AS segment
+            FROM charges c
+            JOIN accounts a ON a.vendor = c.vendor AND a.client_id = c.client_id
+            ASOF LEFT JOIN boundaries b ON b.account = a.account AND c.exported_at >= b.edge
+            WHERE c.credits > 0
+        )
+        SELECT *, upto - credits AS from_
+        FROM (
+            SELECT *, sum(credits) OVER (
+                PARTITION BY account, segment ORDER BY exported_at, seq ROWS UNBOUNDED PRECEDING
+            ) AS upto
+            FROM placed
+        )
     """)
     con.execute("""
         CREATE TEMP TABLE demand AS
         SELECT account, segment, sum(credits) AS demand
-        FROM burn_charges WHERE account IS NOT NULL AND segment > 0 GROUP BY ALL
+        FROM burn_charges WHERE segment > 0 GROUP BY ALL
     """)
     con.execute("CREATE TEMP TABLE remaining AS SELECT lot_id, credits AS remaining FROM burn_lots")
     con.execute("""
         CREATE TEMP TABLE takes (account BIGINT, segment BIGINT, lot_id VARCHAR,
                                  starts_at BIGINT, take BIGINT)
     """)
-    segments = con.execute("SELECT coalesce(max(segment), 0) FROM demand").fetchall()[0][0]
+    con.execute("""
+        CREATE TABLE reversal_draws (file_id VARCHAR, row_number BIGINT, lot_id VARCHAR,
+                                     credits BIGINT, lot_open BOOLEAN)
+    """)
+    segments = con.execute("SELECT coalesce(max(segment), 0) FROM boundaries").fetchall()[0][0]
+    has_reversals = con.execute("SELECT count(*) FROM burn_reversals").fetchall()[0][0] > 0
     for segment in range(1, segments + 1):
+        if has_reversals:
+            _give_back(con, segment)
         con.execute(
             """
             INSERT INTO takes
@@ -141,43 +170,97 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
                    least(o.remaining, greatest(0, d.demand - o.before))
             FROM in_order o JOIN demand d ON d.account = o.account AND d.segment = $segment
             WHERE d.demand > o.before
-        """,
+            """,
             {"segment": segment},
         )
         con.execute(
             """
             UPDATE remaining SET remaining = remaining.remaining - t.take
             FROM takes t WHERE t.lot_id = remaining.lot_id AND t.segment = $segment
-        """,
+            """,
             {"segment": segment},
         )
     # Within a segment, lot i covers running-total positions [starts_at, starts_at + take);
-    # a charge covers [running total before it, running total after it). Overlaps are draws.
-    con.execute("""
-        CREATE TABLE lot_draws AS
-        WITH positioned AS (
-            SELECT *, sum(credits) OVER (
-                PARTITION BY account, segment ORDER BY exported_at, seq
-                ROWS UNBOUNDED PRECEDING) AS upto
-            FROM burn_charges
-        ),
-        spans AS (SELECT *, upto - credits AS from_ FROM positioned),
-        drawn AS (
-            SELECT account, segment, sum(take) AS taken FROM takes GROUP BY ALL
-        )
-        SELECT s.seq, t.lot_id,
-               least(s.upto, t.starts_at + t.take) - greatest(s.from_, t.starts_at) AS credits
-        FROM spans s
-        JOIN takes t ON t.account = s.account AND t.segment = s.segment
-         AND s.from_ < t.starts_at + t.take AND s.upto > t.starts_at
-        UNION ALL
-        SELECT s.seq, NULL, s.upto - greatest(s.from_, coalesce(d.taken, 0))
-        FROM spans s
-        LEFT JOIN drawn d ON d.account = s.account AND d.segment = s.segment
-        WHERE s.upto > coalesce(d.taken, 0)
-    """)
+    # a charge covers [from_, upto). Overlaps are draws; beyond all takes is overage.
+    con.execute(f"CREATE TABLE lot_draws AS {_DRAWS.format(charges='burn_charges')}")
     con.execute(
-        "DROP TABLE burn_lots; DROP TABLE boundaries; DROP TABLE burn_charges; "
-        "DROP TABLE demand; DROP TABLE remaining; DROP TABLE takes"
+        "DROP TABLE accounts; DROP TABLE burn_lots; DROP TABLE burn_reversals; "
+        "DROP TABLE boundaries; DROP TABLE burn_charges; DROP TABLE demand; "
+        "DROP TABLE remaining; DROP TABLE takes"
     )
     return segments
+
+
+# Draws of the charges in {charges}: (seq, lot_id, credits, piece_from, piece_to), where
+# [piece_from, piece_to) is the part of the charge's own credits the piece covers.
+_DRAWS = """
+    WITH drawn AS (SELECT account, segment, sum(take) AS taken FROM takes GROUP BY ALL)
+    SELECT s.seq, t.lot_id,
+           least(s.upto, t.starts_at + t.take) - greatest(s.from_, t.starts_at) AS credits,
+           greatest(s.from_, t.starts_at) - s.from_ AS piece_from,
+           least(s.upto, t.starts_at + t.take) - s.from_ AS piece_to
+    FROM {charges} s
+    JOIN takes t ON t.account = s.account AND t.segment = s.segment
+     AND s.from_ < t.starts_at + t.take AND s.upto > t.starts_at
+    UNION ALL
+    SELECT s.seq, NULL, s.upto - greatest(s.from_, coalesce(d.taken, 0)),
+           greatest(s.from_, coalesce(d.taken, 0)) - s.from_, s.upto - s.from_
+    FROM {charges} s
+    LEFT JOIN drawn d ON d.account = s.account AND d.segment = s.segment
+    WHERE s.upto > coalesce(d.taken, 0)
+"""
+
+
+def _give_back(con: duckdb.DuckDBPyConnection, segment: int) -> None:
+    """Apply the reversals at the start of ``segment`` (DOMAIN rule 5).
+
+    A reversal undoes its target's charges most recent first, and within a charge the
+    piece drawn last first. Its charges all lie in earlier segments, so their draws are
+    known. Credits go back to the lot if it is still open (they can be spent again), are
+    forfeited at once if it has expired, and reduce the overage for the overage part.
+    """
+    con.execute(
+        f"""
+        INSERT INTO reversal_draws
+        WITH now AS (
+            SELECT r.* FROM burn_reversals r
+            JOIN boundaries b ON b.account = r.account AND b.edge = r.reversed_at
+            WHERE b.segment = $segment
+        ),
+        targets AS (
+            SELECT * FROM reversal_targets WHERE target IN (SELECT target FROM now)
+        ),
+        target_charges AS (
+            SELECT * FROM burn_charges WHERE seq IN (SELECT seq FROM targets)
+        ),
+        pieces AS (
+            SELECT d.lot_id, t.target,
+                   t.undo_position + (t.credits - d.piece_to) AS undo_lo,
+                   t.undo_position + (t.credits - d.piece_from) AS undo_hi
+            FROM ({_DRAWS.format(charges="target_charges")}) d
+            JOIN targets t USING (seq)
+        )
+        SELECT n.file_id, n.row_number, p.lot_id,
+               least(p.undo_hi, n.undo_to) - greatest(p.undo_lo, n.undo_from),
+               p.lot_id IS NULL OR l.closes > n.reversed_at
+        FROM now n
+        JOIN pieces p ON p.target = n.target AND p.undo_lo < n.undo_to AND p.undo_hi > n.undo_from
+        LEFT JOIN burn_lots l ON l.lot_id = p.lot_id
+        """,
+        {"segment": segment},
+    )
+    con.execute(
+        """
+        UPDATE remaining SET remaining = remaining.remaining + g.credits
+        FROM (
+            SELECT d.lot_id, sum(d.credits) AS credits
+            FROM reversal_draws d
+            JOIN burn_reversals r USING (file_id, row_number)
+            JOIN boundaries b ON b.account = r.account AND b.edge = r.reversed_at
+            WHERE b.segment = $segment AND d.lot_id IS NOT NULL AND d.lot_open
+            GROUP BY ALL
+        ) g
+        WHERE g.lot_id = remaining.lot_id
+        """,
+        {"segment": segment},
+    )

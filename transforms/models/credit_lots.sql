@@ -9,6 +9,7 @@ SELECT
     l.effective_on,
     l.expires_on,
     coalesce(-sum(e.balance_effect) FILTER (WHERE e.entry_type = 'consume'), 0)::BIGINT AS consumed_credits,
+    coalesce(sum(e.balance_effect) FILTER (WHERE e.entry_type = 'reverse'), 0)::BIGINT AS reversed_credits,
     coalesce(-sum(e.balance_effect) FILTER (WHERE e.entry_type = 'forfeit'), 0)::BIGINT AS forfeited_credits,
     coalesce(sum(e.balance_effect), 0)::BIGINT AS credits_left,
     CASE WHEN l.expires_on <= getvariable('as_of') THEN 'expired' ELSE 'open' END AS status,

@@ -1,7 +1,8 @@
 -- The ledger: one row per credit movement (DOMAIN outputs). Grant entries open lots;
 -- consume entries draw on a lot (lot_draws, DOMAIN rule 3); overage entries are charges
--- beyond all open lots; reexport entries are free re-exports (0 credits); forfeit entries
--- close a lot with credits left at its expiry (DOMAIN rule 4).
+-- beyond all open lots; reexport entries are free re-exports (0 credits); reverse entries
+-- give credits back to a lot or the pool (rule 5); forfeit entries close a lot with credits
+-- left at its expiry (rule 4), or take back at once credits returned to an expired lot.
 -- balance_effect is the signed effect on the client's lots, so
 -- sum(balance_effect) over a lot's entries = its credits left.
 
@@ -14,14 +15,23 @@ charge_draws AS (
     SELECT c.*, d.lot_id, d.credits AS drawn
     FROM charges c JOIN lot_draws d USING (seq)
 ),
+given_back AS (
+    SELECT r.*, d.lot_id, d.lot_open, sum(d.credits) AS given
+    FROM reversals r JOIN reversal_draws d USING (file_id, row_number)
+    GROUP BY ALL
+),
 drawn AS (
-    SELECT d.lot_id, sum(d.credits) AS drawn, max(c.recorded_at) AS last_draw_recorded_at
-    FROM lot_draws d JOIN charges c USING (seq)
-    WHERE d.lot_id IS NOT NULL
+    SELECT lot_id, sum(credits) AS drawn, max(recorded_at) AS last_recorded_at
+    FROM (
+        SELECT d.lot_id, d.credits, c.recorded_at
+        FROM lot_draws d JOIN charges c USING (seq) WHERE d.lot_id IS NOT NULL
+        UNION ALL  -- credits given back while the lot was open can be spent again
+        SELECT lot_id, -given, ingested_at FROM given_back WHERE lot_id IS NOT NULL AND lot_open
+    )
     GROUP BY ALL
 ),
 lot_left AS (
-    SELECT l.*, l.credits - coalesce(d.drawn, 0) AS credits_left, d.last_draw_recorded_at
+    SELECT l.*, l.credits - coalesce(d.drawn, 0) AS credits_left, d.last_recorded_at
     FROM lot_sources l LEFT JOIN drawn d USING (lot_id)
 )
 SELECT
@@ -55,8 +65,28 @@ UNION ALL
 SELECT
     'forfeit:' || lot_id, vendor, client_id, 'forfeit', lot_id, kind, credits_left, -credits_left,
     expires_on::TIMESTAMP, date_trunc('month', expires_on - INTERVAL 1 DAY)::DATE,
-    greatest(expires_on::TIMESTAMP, ingested_at, last_draw_recorded_at), NULL, NULL, NULL, NULL,
+    greatest(expires_on::TIMESTAMP, ingested_at, last_recorded_at), NULL, NULL, NULL, NULL,
     source_file, row_number,
     format('{} of {} credits unused at expiry', credits_left, credits)
 FROM lot_left
-WHERE expires_on <= getvariable('as_of') AND credits_left > 0;
+WHERE expires_on <= getvariable('as_of') AND credits_left > 0
+UNION ALL
+SELECT
+    format('reverse:{}:{}:{}', g.file_id, g.row_number, coalesce(g.lot_id, 'pool')), g.vendor,
+    g.client_id, 'reverse', g.lot_id, l.kind, g.given,
+    CASE WHEN g.lot_id IS NULL THEN 0 ELSE g.given END,
+    g.reversed_at, date_trunc('month', g.reversed_on)::DATE, g.ingested_at, NULL, g.target_export,
+    NULL, CASE WHEN g.target_export IS NULL THEN g.reference END, g.source_file, g.row_number,
+    format('ticket {}: {} credits of {} given back {}', g.ticket, g.given, g.reference,
+           CASE WHEN g.lot_id IS NULL THEN 'to the shared pool (less overage)' ELSE 'to the lot' END)
+FROM given_back g LEFT JOIN lots l USING (lot_id)
+UNION ALL
+SELECT
+    format('forfeit:{}:{}:{}', g.file_id, g.row_number, g.lot_id), g.vendor, g.client_id,
+    'forfeit', g.lot_id, l.kind, g.given, -g.given, g.reversed_at,
+    date_trunc('month', g.reversed_on)::DATE, g.ingested_at, NULL, g.target_export, NULL,
+    CASE WHEN g.target_export IS NULL THEN g.reference END, g.source_file, g.row_number,
+    format('ticket {}: given back after the lot expired on {}, so forfeited at once',
+           g.ticket, l.expires_on)
+FROM given_back g JOIN lots l USING (lot_id)
+WHERE NOT g.lot_open;

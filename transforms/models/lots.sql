@@ -1,6 +1,8 @@
 -- DOMAIN rule 1. Every credit a client can spend sits in a lot with a half-open window
 -- [effective_on, expires_on). Grain: one row per lot. Only lots effective on or before the
 -- as-of date exist yet. Reads: cfg_contracts, cfg_allocations, cfg_grants.
+-- Lot ids: vendor:client:baseline:YYYY-MM (monthly contracts),
+-- vendor:client:baseline:<contract_id> (contracts that do not reset), vendor:client:kind:<grant_id>.
 
 CREATE TABLE lots AS
 WITH monthly_contract_months AS (
@@ -41,6 +43,34 @@ baseline AS (
      AND a.effective_month <= cm.month
     WHERE a.monthly_credits > 0 AND cm.opens <= getvariable('as_of')
 ),
+contract_periods AS (
+    -- A contract that does not reset (6sense style): one lot per client for the whole
+    -- period, holding the allocation in force when the client's lot opens. Credits change
+    -- inside the period through grants, not through a new allocation row.
+    SELECT c.vendor, c.contract_id, a.client_id, c.ends_on,
+           greatest(c.starts_on, min(a.effective_month)) AS opens
+    FROM cfg_contracts c
+    JOIN cfg_allocations a ON a.vendor = c.vendor AND a.effective_month < c.ends_on
+    WHERE c.reset = 'none'
+    GROUP BY c.vendor, c.contract_id, a.client_id, c.ends_on, c.starts_on
+),
+contract_pool AS (
+    SELECT
+        p.vendor,
+        p.client_id,
+        format('{}:{}:baseline:{}', p.vendor, p.client_id, p.contract_id) AS lot_id,
+        'baseline' AS kind,
+        a.monthly_credits AS credits,
+        p.opens AS effective_on,
+        p.ends_on AS expires_on,
+        p.contract_id AS source_ref,
+        a.file_id,
+        a.row_number
+    FROM contract_periods p
+    ASOF JOIN cfg_allocations a
+      ON a.vendor = p.vendor AND a.client_id = p.client_id AND a.effective_month <= p.opens
+    WHERE a.monthly_credits > 0 AND p.opens <= getvariable('as_of')
+),
 granted AS (
     -- A gift is for its month only unless expires_on says otherwise; it never changes the
     -- baseline. Purchased and earned credits last 12 months.
@@ -62,5 +92,7 @@ granted AS (
     WHERE g.effective_on <= getvariable('as_of')
 )
 SELECT * FROM baseline
+UNION ALL
+SELECT * FROM contract_pool
 UNION ALL
 SELECT * FROM granted;

@@ -23,8 +23,11 @@ months AS (
     ) m
 ),
 draws_by_month AS (
-    SELECT lot_id, booking_month AS month, sum(credits) AS drawn
-    FROM ledger_entries WHERE entry_type = 'consume' GROUP BY ALL
+    -- Net of credits given back: a lot open at a month's edge holds what was returned to it.
+    SELECT lot_id, booking_month AS month, sum(-balance_effect) AS drawn
+    FROM ledger_entries
+    WHERE entry_type = 'consume' OR (entry_type = 'reverse' AND lot_id IS NOT NULL)
+    GROUP BY ALL
 ),
 lot_months AS (
     -- For every lot and month: credits drawn before the month and up to its end.
@@ -57,7 +60,8 @@ flows AS (
         sum(credits) FILTER (WHERE entry_type = 'grant' AND lot_kind = 'adjustment') AS adjustment_credits,
         sum(credits) FILTER (WHERE entry_type = 'consume') AS consumed_credits,
         sum(credits) FILTER (WHERE entry_type = 'overage') AS overage_credits,
-        sum(credits) FILTER (WHERE entry_type = 'reverse') AS reversed_credits,
+        sum(credits) FILTER (WHERE entry_type = 'reverse' AND lot_id IS NOT NULL) AS reversed_credits,
+        sum(credits) FILTER (WHERE entry_type = 'reverse' AND lot_id IS NULL) AS overage_reversed_credits,
         sum(credits) FILTER (WHERE entry_type = 'forfeit') AS forfeited_credits,
         count(*) FILTER (WHERE entry_type = 'reexport') AS free_reexports
     FROM ledger_entries GROUP BY ALL
@@ -79,6 +83,7 @@ SELECT
     coalesce(f.consumed_credits, 0)::BIGINT AS consumed_credits,
     coalesce(f.overage_credits, 0)::BIGINT AS overage_credits,
     coalesce(f.reversed_credits, 0)::BIGINT AS reversed_credits,
+    coalesce(f.overage_reversed_credits, 0)::BIGINT AS overage_reversed_credits,
     coalesce(f.forfeited_credits, 0)::BIGINT AS forfeited_credits,
     coalesce(e.closing, 0)::BIGINT AS closing_balance,
     coalesce(f.free_reexports, 0)::BIGINT AS free_reexports,

@@ -18,7 +18,11 @@ JOIN sources s ON s.source = f.source;
 CREATE TABLE quarantine AS
 WITH rule_rejects AS (
     SELECT file_id, row_number, string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
-    FROM (SELECT * FROM config_quarantine UNION ALL SELECT * FROM exports_quarantine)
+    FROM (
+        SELECT * FROM config_quarantine
+        UNION ALL SELECT * FROM exports_quarantine
+        UNION ALL SELECT * FROM reversals_quarantine
+    )
     GROUP BY ALL
 ),
 rejects AS (

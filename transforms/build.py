@@ -24,6 +24,7 @@ import duckdb
 
 from schemas.inputs import SOURCES
 from transforms import ledger
+from transforms.failpoints import failpoint
 
 MODELS = Path(__file__).parent / "models"
 
@@ -169,6 +170,7 @@ def build(
             )
         )
         for name, step in STEPS:
+            failpoint(f"build:step:{name}")
             try:
                 if isinstance(step, str):
                     con.execute((MODELS / step).read_text())
@@ -210,6 +212,7 @@ def build(
     con.close()
     with open(building, "rb") as f:
         os.fsync(f.fileno())
+    failpoint("build:publish")
     os.replace(building, warehouse)  # atomic: readers see the old file or the new one
     dir_fd = os.open(warehouse.parent, os.O_RDONLY)
     try:

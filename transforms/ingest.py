@@ -24,6 +24,7 @@ import polars as pl
 
 from schemas.inputs import SOURCES, Source
 from schemas.parse import ROW, FileRejected, fields_of, map_headers, parse_and_validate
+from transforms.failpoints import failpoint
 
 DUCKDB_TYPES = {
     pl.String: "VARCHAR",
@@ -304,6 +305,7 @@ def stage_file(
                 [file_id],
             )
             con.unregister("quarantine_df")
+        failpoint("ingest:in-transaction")
         con.execute(
             "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -402,6 +404,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
                         )
                     )
                 else:
+                    failpoint(f"ingest:file:{result.count('loaded') + 1}")
                     result.files.append(
                         stage_file(con, reader, source, path, rel_path, fp, Path(tmp))
                     )

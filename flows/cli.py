@@ -118,6 +118,24 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 
 
 @app.command()
+def dictionary(
+    warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = default_warehouse(
+        DEMO
+    ),
+) -> None:
+    """Print the data dictionary (Markdown) from the warehouse's own comments."""
+    from transforms.build import data_dictionary
+
+    if not warehouse.exists():
+        raise typer.BadParameter(f"{warehouse} does not exist; run `creditrecon nightly` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        typer.echo(data_dictionary(con))
+    finally:
+        con.close()
+
+
+@app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder to write (config/ and inbox/).")],
     records: Annotated[int, typer.Option(help="Export rows in total.")] = 100_000,

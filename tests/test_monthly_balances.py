@@ -282,3 +282,38 @@ def test_reexport_window_is_twelve_months_from_the_last_charge(tmp_path: Path) -
         ("W3", "reexport"),
         ("W4", "consume"),
     ]
+
+
+def test_data_dictionary_in_docs_is_current(warehouse) -> None:  # type: ignore[no-untyped-def]
+    """docs/data-dictionary.md is what `creditrecon dictionary` prints: regenerate it with
+    `creditrecon dictionary > docs/data-dictionary.md` after changing catalog.toml."""
+    from tests.conftest import REPO
+    from transforms.build import data_dictionary
+
+    assert (REPO / "docs" / "data-dictionary.md").read_text() == data_dictionary(warehouse) + "\n"
+
+
+def test_parquet_exports_partitioned_by_month(warehouse, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    import duckdb as ddb
+
+    path = Path(
+        warehouse.sql(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()[0][0]
+    )
+    parquet = path.with_name(path.stem + "-parquet")
+    months = sorted(p.name for p in (parquet / "monthly_balances").iterdir())
+    assert months == ["month=2025-01-01", "month=2025-02-01", "month=2025-03-01"]
+    con = ddb.connect()
+    for table in (
+        "monthly_balances",
+        "ledger_entries",
+        "forfeitures",
+        "credit_lots",
+        "quarantine",
+        "ingest_manifest",
+    ):
+        n = con.sql(
+            f"SELECT count(*) FROM read_parquet('{parquet / table}/**/*.parquet')"
+        ).fetchall()[0][0]
+        assert n == warehouse.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0], table

@@ -14,6 +14,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import os
+import shutil
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,16 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
 
 # Table macros published with the marts (created after the build's own tables are dropped).
 MACROS = ["balance_at.sql"]
+
+# Marts also written as Parquet for other tools, partitioned by this month column.
+PARQUET_PARTITIONS = {
+    "monthly_balances": "month",
+    "ledger_entries": "booking_month",
+    "forfeitures": "month",
+    "credit_lots": None,
+    "quarantine": None,
+    "ingest_manifest": None,
+}
 
 PUBLISHED = [
     "ledger_entries",
@@ -133,16 +144,89 @@ def _inputs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()[:16]
 
 
+def parquet_dir(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.stem + "-parquet")
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    out.mkdir()
+    for table, month in PARQUET_PARTITIONS.items():
+        if month:
+            con.execute(f"COPY {table} TO '{out / table}' (FORMAT parquet, PARTITION_BY ({month}))")
+        else:
+            (out / table).mkdir(parents=True)
+            con.execute(f"COPY {table} TO '{out / table / 'data.parquet'}' (FORMAT parquet)")
+
+
+def _swap_dir(new: Path, target: Path) -> None:
+    """Replace a directory by another: two renames, so a reader sees the old or the new."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
+    """Markdown, from the warehouse's own table and column comments."""
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from the warehouse's table and column comments.",
+        "",
+    ]
+    tables = con.sql(
+        "SELECT table_name, comment FROM duckdb_tables() "
+        "WHERE database_name = current_database() ORDER BY table_name"
+    ).fetchall()
+    order = {t: i for i, t in enumerate(PUBLISHED)}
+    for table, comment in sorted(tables, key=lambda t: order.get(t[0], len(order))):
+        lines += [
+            f"## {table}",
+            "",
+            comment or "",
+            "",
+            "| column | type | meaning |",
+            "|---|---|---|",
+        ]
+        for column, dtype, text in con.execute(
+            "SELECT column_name, data_type, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall():
+            lines.append(f"| `{column}` | {dtype} | {text or ''} |")
+        lines.append("")
+    macros = con.sql(
+        "SELECT DISTINCT function_name FROM duckdb_functions() "
+        "WHERE function_type = 'table_macro' AND database_name = current_database() ORDER BY 1"
+    ).fetchall()
+    if macros:
+        lines += ["## Table macros", ""]
+        lines += [
+            f"- `{m}(at_time TIMESTAMP)`: see transforms/models/{MACROS[0]}" for (m,) in macros
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def build(
     store: Path,
     warehouse: Path,
     params: RunParams,
     current_config: dict[str, str | None],
+    parquet: bool = True,
 ) -> dict[str, int]:
-    """Build every mart into a fresh file, audit it, then swap it in. Returns row counts."""
+    """Build every mart into a fresh file, audit it, then swap it in. Returns row counts.
+
+    With ``parquet``, the marts are also written beside it (``<name>-parquet/``), swapped
+    in right after the warehouse.
+    """
     building = warehouse.with_name(f".{warehouse.name}.building-{os.getpid()}")
+    parquet_building = warehouse.with_name(f".{parquet_dir(warehouse).name}.building-{os.getpid()}")
     for stale in warehouse.parent.glob(f".{warehouse.name}.building-*"):
         stale.unlink()  # left by a run that was killed; we hold the lock, so nobody uses it
+    for stale in warehouse.parent.glob(f".{parquet_dir(warehouse).name}.*"):
+        shutil.rmtree(stale)
     con = duckdb.connect(str(building))
     try:
         con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
@@ -205,15 +289,20 @@ def build(
             con.execute((MODELS / macro).read_text())
         _describe(con)
         con.execute("CHECKPOINT")
+        if parquet:
+            _write_parquet(con, parquet_building)
     except BaseException:
         con.close()
         building.unlink(missing_ok=True)
+        shutil.rmtree(parquet_building, ignore_errors=True)
         raise
     con.close()
     with open(building, "rb") as f:
         os.fsync(f.fileno())
     failpoint("build:publish")
     os.replace(building, warehouse)  # atomic: readers see the old file or the new one
+    if parquet:
+        _swap_dir(parquet_building, parquet_dir(warehouse))
     dir_fd = os.open(warehouse.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

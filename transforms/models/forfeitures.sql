@@ -9,7 +9,7 @@ SELECT
     e.lot_id,
     l.kind AS lot_kind,
     l.credits AS lot_credits,
-    l.credits - sum(e.credits) FILTER (WHERE e.entry_id = 'forfeit:' || e.lot_id) AS used_credits,
+    (l.credits - sum(e.credits) FILTER (WHERE e.entry_id = 'forfeit:' || e.lot_id))::BIGINT AS used_credits,
     sum(e.credits)::BIGINT AS forfeited_credits,
     coalesce(sum(e.credits) FILTER (WHERE e.entry_id <> 'forfeit:' || e.lot_id), 0)::BIGINT
         AS given_back_after_expiry,

@@ -90,3 +90,7 @@ SELECT
            g.ticket, l.expires_on)
 FROM given_back g JOIN lots l USING (lot_id)
 WHERE NOT g.lot_open;
+
+-- Sums above come out as HUGEINT; credits fit BIGINT and other tools read it better.
+ALTER TABLE ledger_entries ALTER credits TYPE BIGINT;
+ALTER TABLE ledger_entries ALTER balance_effect TYPE BIGINT;

@@ -25,6 +25,9 @@ def default_warehouse(data: Path) -> Path:
     return data / "warehouse" / "creditrecon.duckdb"
 
 
+DEMO_WAREHOUSE = default_warehouse(DEMO)
+
+
 def _date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -119,9 +122,7 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 
 @app.command()
 def dictionary(
-    warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = default_warehouse(
-        DEMO
-    ),
+    warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
 ) -> None:
     """Print the data dictionary (Markdown) from the warehouse's own comments."""
     from transforms.build import data_dictionary

@@ -121,6 +121,22 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 
 
 @app.command()
+def serve(
+    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
+    ] = None,
+) -> None:
+    """Serve the nightly deployment (02:00 in the reporting time zone) until stopped."""
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import nightly_deployment
+
+    prefect_serve(nightly_deployment(data, warehouse or default_warehouse(data)))
+
+
+@app.command()
 def dictionary(
     warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
 ) -> None:

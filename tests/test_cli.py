@@ -115,3 +115,25 @@ def test_bad_arguments_are_explained(tmp_path: Path) -> None:
     run = creditrecon("", "nightly", "--as-of", "10/11/2025", "--data", str(tmp_path))
     assert run.returncode == 2
     assert "is not a date like 2025-11-10" in run.stderr
+
+
+def test_nightly_deployment_is_scheduled_at_two_in_the_reporting_time_zone(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    from flows.deployments import nightly_deployment
+
+    data = write_folder(
+        tmp_path / "agency",
+        {**SCENARIO, "config/settings.toml": 'reporting_timezone = "America/New_York"\n'},
+    )
+    nightly_deployment(data, tmp_path / "w.duckdb").apply()
+    (deployment,) = httpx.post(f"{prefect_api}/deployments/filter", json={"limit": 10}).json()
+    assert deployment["name"] == "nightly"
+    (schedule,) = deployment["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *"
+    assert schedule["schedule"]["timezone"] == "America/New_York"
+    assert deployment["parameters"] == {
+        "data": str(data.resolve()),
+        "warehouse": str((tmp_path / "w.duckdb").resolve()),
+    }
+    assert deployment["concurrency_limit"] == 1 or deployment.get("global_concurrency_limit")

@@ -23,7 +23,7 @@ NIGHTLY_CRON = "0 2 * * *"
 
 def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
     timezone = load_settings(data).reporting_timezone
-    return nightly.to_deployment(
+    deployment = nightly.to_deployment(
         name="nightly",
         schedules=[Cron(NIGHTLY_CRON, timezone=timezone)],
         parameters={"data": str(data.resolve()), "warehouse": str(warehouse.resolve())},
@@ -31,3 +31,5 @@ def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
         description="Ingest the inbox and publish the credits warehouse, as of today.",
         tags=["creditrecon"],
     )
+    assert isinstance(deployment, RunnerDeployment)  # called outside an event loop: not a coroutine
+    return deployment

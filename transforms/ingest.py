@@ -201,8 +201,10 @@ def read_rows(
     )
     rows = rel.pl()
     rejects = con.sql(
-        "SELECT line::BIGINT AS row_number, csv_line AS raw_row, error_type::VARCHAR AS error "
-        "FROM rejects ORDER BY line"
+        # DuckDB reports a short row once per missing column: one row, one reason.
+        "SELECT line::BIGINT AS row_number, first(csv_line ORDER BY column_idx) AS raw_row, "
+        "first(error_type::VARCHAR ORDER BY column_idx) AS error "
+        "FROM rejects GROUP BY line ORDER BY line"
     ).pl()
     # DuckDB numbers records (not physical lines) from the header = 1, as a spreadsheet does.
     # Accepted rows keep file order, so the k-th accepted row is the k-th number not rejected.
@@ -281,7 +283,7 @@ def stage_file(
             )
             quarantine = pl.concat([quarantine, bad])
             staged = parsed.loaded.rename({ROW: "row_number"})
-        if error and not rows.height and not rejects.height:
+        if error:
             result.status = "rejected"
 
     result.rows_loaded = staged.height if staged is not None else 0

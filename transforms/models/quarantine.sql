@@ -41,7 +41,7 @@ SELECT
     r.reason,
     r.rejected_by
 FROM rejects r
-JOIN file_status f ON f.file_id = r.file_id AND f.current_status = 'loaded'
+JOIN file_status f ON f.file_id = r.file_id AND f.current_status IN ('loaded', 'rejected')
 ORDER BY f.path, r.row_number;
 
 CREATE TABLE ingest_manifest AS

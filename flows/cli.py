@@ -110,7 +110,8 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
     for row in con.sql(
         "SELECT vendor, client_id, available_credits, charged_credits, overage_credits, "
         "closing_balance, forfeited_credits, free_reexports FROM monthly_balances "
-        "WHERE month = ? ORDER BY vendor, client_id",
+        "WHERE month = ? AND available_credits + charged_credits + closing_balance "
+        "+ forfeited_credits + free_reexports > 0 ORDER BY vendor, client_id",
         params=[month],
     ).fetchall():
         style = "red" if row[4] else ""

@@ -202,10 +202,9 @@ class Demo:
 
     def company(self) -> list[str]:
         self.next_company += self.rnd.randint(1, 9)
-        name = (
-            f"{self.rnd.choice(['North', 'South', 'East', 'West', 'Blue', 'Red'])} "
-            f"{self.rnd.choice(['Harbor', 'Ridge', 'Valley', 'Point', 'Creek'])} {self.rnd.choice(['LLC', 'Inc', 'Group'])}"
-        )
+        side = self.rnd.choice(["North", "South", "East", "West", "Blue", "Red"])
+        place = self.rnd.choice(["Harbor", "Ridge", "Valley", "Point", "Creek"])
+        name = f"{side} {place} {self.rnd.choice(['LLC', 'Inc', 'Group'])}"
         domain = name.lower().replace(" ", "") + ".example"
         return [
             str(self.next_company),
@@ -230,7 +229,8 @@ class Demo:
         stamp = day.replace("-", "")[2:]
         self.seq[stamp] = self.seq.get(stamp, 0) + 1
         export_id = f"EXP-{stamp}-{self.seq[stamp]:02d}"
-        file_name = f"{PREFIX[client]}_{kind.lower()}_{day}{'' if self.seq[stamp] == 1 else '_' + str(self.seq[stamp])}.csv"
+        suffix = "" if self.seq[stamp] == 1 else f"_{self.seq[stamp]}"
+        file_name = f"{PREFIX[client]}_{kind.lower()}_{day}{suffix}.csv"
         header = CONTACTS_HEADER if kind == "Contacts" else COMPANIES_HEADER
         e = Export(export_id, who, f"{day} {time}", kind, file_name, rows, new, header, excel)
         self.exports.append(e)
@@ -340,8 +340,8 @@ def write_demo(root: Path) -> None:
     demo.month(PRIYA, "northwind", "2025-11", 210, ["03", "07"])
 
     files: dict[str, bytes] = {
-        "config/clients.csv": b"client_id,client_name\nbluepoint,Bluepoint\nharborview,Harbor View Realty\n"
-        b"northwind,Northwind Logistics\ncrestline,Crestline Dental\n",
+        "config/clients.csv": b"client_id,client_name\nbluepoint,Bluepoint\n"
+        b"harborview,Harbor View Realty\nnorthwind,Northwind Logistics\ncrestline,Crestline Dental\n",
         "config/users.csv": (
             "vendor,user,client_id,valid_from,valid_to\n"
             f"zoominfo,{MELISSA},bluepoint,2025-01-01,\n"
@@ -351,13 +351,13 @@ def write_demo(root: Path) -> None:
             f"zoominfo,{DAN},crestline,2025-10-01,\n"
             f"zoominfo,{user('lena.park')},bluepont,2025-01-01,\n"
         ).encode(),
-        "config/contracts.csv": b"vendor,contract_id,starts_on,ends_on,pool_credits,reset,overage_allowed,"
-        b"cap_credits,price_per_credit\nzoominfo,ZI-2025,2025-01-01,2026-01-01,3000,monthly,true,3500,0.45\n",
+        "config/contracts.csv": b"vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
+        b"overage_allowed,cap_credits,price_per_credit\nzoominfo,ZI-2025,2025-01-01,2026-01-01,3000,monthly,true,3500,0.45\n",
         "config/allocations.csv": b"vendor,client_id,effective_month,monthly_credits\n"
         b"zoominfo,bluepoint,2025-08-01,1000\nzoominfo,harborview,2025-08-01,800\n"
         b"zoominfo,northwind,2025-08-01,500\nzoominfo,crestline,2025-10-01,300\n",
-        "config/grants.csv": b"vendor,client_id,grant_id,kind,credits,effective_on,expires_on,note\n"
-        b"zoominfo,bluepoint,G-2025-10-BP,gift,400,2025-10-01,,"
+        "config/grants.csv": b"vendor,client_id,grant_id,kind,credits,effective_on,expires_on,"
+        b"note\nzoominfo,bluepoint,G-2025-10-BP,gift,400,2025-10-01,,"
         b"One-time courtesy increase for October - not a new baseline\n",
         "config/reversals.csv": b"vendor,ticket,reference,credits,reversed_on\n",
     }

@@ -341,7 +341,8 @@ def write_demo(root: Path) -> None:
 
     files: dict[str, bytes] = {
         "config/clients.csv": b"client_id,client_name\nbluepoint,Bluepoint\n"
-        b"harborview,Harbor View Realty\nnorthwind,Northwind Logistics\ncrestline,Crestline Dental\n",
+        b"harborview,Harbor View Realty\nnorthwind,Northwind Logistics\n"
+        b"crestline,Crestline Dental\n",
         "config/users.csv": (
             "vendor,user,client_id,valid_from,valid_to\n"
             f"zoominfo,{MELISSA},bluepoint,2025-01-01,\n"

@@ -248,11 +248,11 @@ class Model:
                 moves.append((lot.client, last_day, "forfeit", lot.lot_id, left, "expiry"))
         return lots, moves, refused
 
-    def _charged_exports(self) -> dict[str, int]:
-        """Export ID -> charges, found by a first pass of rule 2 alone."""
+    def _first_pass_charges(self) -> list[tuple[dt.datetime, str, str]]:
+        """(time, export, record) of every charge, by rule 2 alone (no lots needed)."""
         cutoff = midnight(self.as_of + dt.timedelta(days=1))
         last: dict[str, dt.datetime] = {}
-        out: Counter[str] = Counter()
+        out = []
         for e in sorted(self.exports, key=lambda e: (e.at, e.export_id)):
             if e.at >= cutoff:
                 continue
@@ -260,27 +260,16 @@ class Model:
                 if k in last and e.at < add_months(last[k], self.window_months):
                     continue
                 last[k] = e.at
-                out[e.export_id] += 1
-        return dict(out)
-
-    def _record_charges(self) -> dict[str, list[tuple[dt.datetime, str]]]:
-        cutoff = midnight(self.as_of + dt.timedelta(days=1))
-        last: dict[str, dt.datetime] = {}
-        out: dict[str, list[tuple[dt.datetime, str]]] = {}
-        for e in sorted(self.exports, key=lambda e: (e.at, e.export_id)):
-            if e.at >= cutoff:
-                continue
-            for k in e.keys:
-                if k in last and e.at < add_months(last[k], self.window_months):
-                    continue
-                last[k] = e.at
-                out.setdefault(k, []).append((e.at, e.export_id))
+                out.append((e.at, e.export_id, k))
         return out
 
     def _check_reversals(self) -> tuple[list[tuple[object, ...]], list[Reversal]]:
         """Which reversals apply (DOMAIN rule 5's refusals, in the pipeline's order)."""
-        by_export = self._charged_exports()
-        by_record = self._record_charges()
+        charges = self._first_pass_charges()
+        by_export = Counter(export_id for _, export_id, _ in charges)
+        by_record: dict[str, list[tuple[dt.datetime, str]]] = {}
+        for at, export_id, record in charges:
+            by_record.setdefault(record, []).append((at, export_id))
         exported_at = {e.export_id: e.at for e in self.exports}
         reversed_exports = {r.reference for r in self.reversals if r.reference in by_export}
         refused, candidates = [], []

@@ -234,6 +234,39 @@ def _raw_json(rows: pl.DataFrame, headers: list[str], positions: list[int]) -> p
     return pl.struct(parts).struct.json_encode() if parts else pl.lit("{}")
 
 
+def record_file(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    fp: Fingerprint,
+    result: FileResult,
+    *,
+    delimiter: str | None = None,
+    duplicate_of: str | None = None,
+    error: str | None = None,
+) -> None:
+    """The file's row in the manifest, stamped with the ingest time."""
+    con.execute(
+        "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            result.file_id,
+            source.name,
+            source.vendor,
+            result.path,
+            fp.content_hash,
+            fp.size,
+            result.status,
+            duplicate_of,
+            fp.encoding,
+            delimiter,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            error,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
+
+
 def stage_file(
     con: duckdb.DuckDBPyConnection,
     reader: duckdb.DuckDBPyConnection,
@@ -244,7 +277,6 @@ def stage_file(
     tmpdir: Path,
 ) -> FileResult:
     file_id = file_id_of(source, fp)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     result = FileResult(rel_path, source.name, "loaded", file_id=file_id)
     error = None
     delimiter = None
@@ -308,25 +340,7 @@ def stage_file(
             )
             con.unregister("quarantine_df")
         failpoint("ingest:in-transaction")
-        con.execute(
-            "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                file_id,
-                source.name,
-                source.vendor,
-                rel_path,
-                fp.content_hash,
-                fp.size,
-                result.status,
-                fp.encoding,
-                delimiter,
-                result.rows_read,
-                result.rows_loaded,
-                result.rows_quarantined,
-                error,
-                now,
-            ],
-        )
+        record_file(con, source, fp, result, delimiter=delimiter, error=error)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -380,31 +394,15 @@ def ingest(data: Path, store: Path) -> IngestResult:
                         FileResult(rel_path, source.name, "unchanged", file_id=file_id)
                     )
                 elif seen:
-                    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-                    con.execute(
-                        "INSERT INTO ingest_files VALUES "
-                        "(?, ?, ?, ?, ?, ?, 'duplicate', ?, ?, NULL, 0, 0, 0, NULL, ?)",
-                        [
-                            file_id,
-                            source.name,
-                            source.vendor,
-                            rel_path,
-                            fp.content_hash,
-                            fp.size,
-                            seen[0],
-                            fp.encoding,
-                            now,
-                        ],
+                    duplicate = FileResult(
+                        rel_path,
+                        source.name,
+                        "duplicate",
+                        file_id=file_id,
+                        note=f"same content as {seen[0]}",
                     )
-                    result.files.append(
-                        FileResult(
-                            rel_path,
-                            source.name,
-                            "duplicate",
-                            file_id=file_id,
-                            note=f"same content as {seen[0]}",
-                        )
-                    )
+                    record_file(con, source, fp, duplicate, duplicate_of=seen[0])
+                    result.files.append(duplicate)
                 else:
                     failpoint(f"ingest:file:{result.count('loaded') + 1}")
                     result.files.append(

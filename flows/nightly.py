@@ -8,6 +8,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from transforms.build import RunParams, build, run_lock
 from transforms.ingest import IngestResult, ingest, ingest_store_path
@@ -22,9 +23,19 @@ class NightlyResult:
     table_rows: dict[str, int]
 
 
-# Reading files can hit a transient error (a file still being copied into the inbox, an NFS
-# hiccup): retrying is safe because a file is staged in one transaction or not at all.
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def _transient(task: object, task_run: object, state: State) -> bool:
+    """Retry I/O errors only (a file still being copied in, a network share hiccup)."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# Retrying is safe because a file is staged in one transaction or not at all.
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def ingest_inbox(data: Path, store: Path) -> IngestResult:
     result = ingest(data, store)
     log = get_run_logger()

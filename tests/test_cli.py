@@ -137,3 +137,12 @@ def test_nightly_deployment_is_scheduled_at_two_in_the_reporting_time_zone(
         "warehouse": str((tmp_path / "w.duckdb").resolve()),
     }
     assert deployment["concurrency_limit"] == 1 or deployment.get("global_concurrency_limit")
+
+
+def test_only_io_errors_are_retried() -> None:
+    from prefect.states import Failed
+
+    from flows.nightly import _transient
+
+    assert _transient(None, None, Failed(data=OSError("file still being copied")))
+    assert not _transient(None, None, Failed(data=ValueError("a bug")))

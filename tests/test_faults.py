@@ -91,3 +91,33 @@ def test_killed_run_changes_nothing_and_the_next_run_catches_up(
     assert tables(warehouse) == uninterrupted
     leftovers = [p.name for p in warehouse.parent.iterdir() if ".building-" in p.name]
     assert leftovers == []
+
+
+def test_an_analyst_holding_the_warehouse_open_never_blocks_the_run(tmp_path: Path) -> None:
+    """Even a read-write connection (the duckdb CLI's default) in another process: the run
+    publishes a new file beside it; the analyst keeps the old one until reconnecting."""
+    data = write_folder(tmp_path / "data", FIRST_NIGHT)
+    warehouse = tmp_path / "w.duckdb"
+    assert night(data, warehouse) == 0
+    analyst = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "n = con.sql('SELECT count(*) FROM ledger_entries').fetchall()[0][0]; "
+            "print(n, flush=True); time.sleep(60)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert analyst.stdout is not None
+        before = int(analyst.stdout.readline())
+        write_folder(data, {k: SCENARIO[k] for k in SCENARIO if k not in FIRST_NIGHT})
+        assert night(data, warehouse) == 0
+        after = duckdb.connect(str(warehouse), read_only=True)
+        assert after.sql("SELECT count(*) FROM ledger_entries").fetchall()[0][0] > before
+        after.close()
+    finally:
+        analyst.kill()

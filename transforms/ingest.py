@@ -160,6 +160,11 @@ def fingerprint(path: Path) -> Fingerprint:
     return Fingerprint(h.hexdigest(), size, encoding)
 
 
+def _head(path: Path, size: int = 4096) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
 def file_id_of(source: Source, fp: Fingerprint) -> str:
     """Stable id of a file's content as one source (the same bytes are never loaded twice)."""
     return hashlib.sha256(f"{source.name}:{fp.content_hash}".encode()).hexdigest()[:16]
@@ -285,7 +290,7 @@ def stage_file(
     )
     staged: pl.DataFrame | None = None
 
-    if fp.size == 0 or not path.read_bytes()[:4096].strip(b"\xef\xbb\xbf \r\n\t"):
+    if fp.size == 0 or not _head(path).strip(b"\xef\xbb\xbf \r\n\t"):
         result.status, error = "rejected", "file is empty (not even a header row)"
     else:
         readable = (

@@ -122,6 +122,36 @@ class ZoomInfoUsage(pa.DataFrameModel):
     contact_views: int = pa.Field(ge=0, nullable=True)
 
 
+class SixSensePurchases(pa.DataFrameModel):
+    """6sense purchase log: one row per purchased contact."""
+
+    purchased_at: dt.datetime = pa.Field(nullable=False)
+    purchased_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    purchase_source: str = pa.Field(nullable=True)
+    contact_id: str = pa.Field(nullable=False, metadata={"parse": "id"})
+    email: str = pa.Field(nullable=True, metadata={"parse": "key"})
+    # A+ (<10% bounce), A (10-20%), B (moderate), C (low); see README, purchase quality.
+    email_confidence: str = pa.Field(
+        isin=["A+", "A", "B", "C"], nullable=True, metadata={"parse": "grade"}
+    )
+    phone: str = pa.Field(nullable=True)
+    company_name: str = pa.Field(nullable=True)
+    company_domain: str = pa.Field(nullable=True, metadata={"parse": "key"})
+    credits_used: int = pa.Field(ge=0, nullable=False)
+
+
+class SixSenseUsage(pa.DataFrameModel):
+    """6sense credit usage: one row per user at a date."""
+
+    user: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    role: str = pa.Field(nullable=True)
+    status: str = pa.Field(nullable=True)
+    allocated_credits: int = pa.Field(ge=0, nullable=True)
+    used_credits: int = pa.Field(ge=0, nullable=False)
+    remaining_credits: int = pa.Field(nullable=True)
+    as_of_date: dt.date = pa.Field(nullable=False)
+
+
 @dataclass(frozen=True)
 class Source:
     """One kind of input file: where it lives, which headers map it, which schema checks it."""
@@ -163,6 +193,16 @@ SOURCES: tuple[Source, ...] = (
         any_of=("contact_id", "company_id"),
     ),
     Source("zoominfo_usage", "zoominfo", "inbox/zoominfo/usage/*.csv", ZoomInfoUsage, "usage"),
+    Source(
+        "sixsense_purchases",
+        "6sense",
+        "inbox/6sense/purchases/*.csv",
+        SixSensePurchases,
+        "purchases",
+    ),
+    Source("sixsense_usage", "6sense", "inbox/6sense/usage/*.csv", SixSenseUsage, "usage"),
 )
+
+VENDORS = sorted({s.vendor for s in SOURCES if s.vendor != "config"})
 
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}

@@ -173,6 +173,8 @@ def parse_expr(
         return t, none
     if kind == "key":
         return t.str.to_lowercase(), none
+    if kind == "grade":  # 'a+' or ' A+ ' -> 'A+'
+        return t.str.to_uppercase().str.replace_all(" ", ""), none
     if kind == "file_name":
         # Only the base name: a listing must never point outside the exports folder.
         return t.str.replace_all(r"\\", "/").str.split("/").list.last(), none

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.inputs import SOURCES
+from schemas.inputs import SOURCES, VENDORS
+from schemas.parse import header_config
 from transforms import ledger
 from transforms.failpoints import failpoint
 
@@ -41,6 +42,8 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("credit_lots", "credit_lots.sql"),
     ("monthly_balances", "monthly_balances.sql"),  # rule 9
     ("forfeitures", "forfeitures.sql"),
+    ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports, repeats, disputes
+    ("purchase_quality", "purchase_quality.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
 ]
 
@@ -53,6 +56,9 @@ PARQUET_PARTITIONS = {
     "ledger_entries": "booking_month",
     "forfeitures": "month",
     "credit_lots": None,
+    "duplicate_reexports": None,
+    "disputes": "month",
+    "purchase_quality": "month",
     "quarantine": None,
     "ingest_manifest": None,
 }
@@ -62,6 +68,9 @@ PUBLISHED = [
     "monthly_balances",
     "forfeitures",
     "credit_lots",
+    "duplicate_reexports",
+    "disputes",
+    "purchase_quality",
     "quarantine",
     "ingest_manifest",
     "run_info",
@@ -158,6 +167,31 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> None:
             con.execute(f"COPY {table} TO '{out / table / 'data.parquet'}' (FORMAT parquet)")
 
 
+def disputes_dir(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.stem + "-disputes")
+
+
+def _safe(column: str) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @) is written as text."""
+    return (
+        f"CASE WHEN regexp_matches({column}, '^[=+@-]') THEN chr(39) || {column} ELSE {column} END"
+    )
+
+
+def _write_disputes(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    """One CSV per vendor and month: the export, record IDs and credits for a ticket."""
+    out.mkdir()
+    months = con.sql("SELECT DISTINCT vendor, month FROM disputes ORDER BY ALL").fetchall()
+    for vendor, month in months:
+        target = out / f"{vendor}_{month:%Y-%m}.csv"
+        con.execute(
+            f"COPY (SELECT {_safe('export_or_file')} AS export_or_file, {_safe('record_ids')} "
+            "AS record_ids, credits_to_reverse, cross_client_records FROM disputes "
+            f"WHERE vendor = ? AND month = ? ORDER BY export_or_file) TO '{target}' (HEADER)",
+            [vendor, month],
+        )
+
+
 def _swap_dir(new: Path, target: Path) -> None:
     """Replace a directory by another: two renames, so a reader sees the old or the new."""
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -218,15 +252,17 @@ def build(
 ) -> dict[str, int]:
     """Build every mart into a fresh file, audit it, then swap it in. Returns row counts.
 
-    With ``parquet``, the marts are also written beside it (``<name>-parquet/``), swapped
-    in right after the warehouse.
+    Beside it, swapped in right after the warehouse: ``<name>-disputes/`` (a CSV per
+    vendor and month for support tickets) and, with ``parquet``, ``<name>-parquet/``.
     """
     building = warehouse.with_name(f".{warehouse.name}.building-{os.getpid()}")
-    parquet_building = warehouse.with_name(f".{parquet_dir(warehouse).name}.building-{os.getpid()}")
+    side_dirs = [parquet_dir(warehouse), disputes_dir(warehouse)]
+    side_building = [d.with_name(f".{d.name}.building-{os.getpid()}") for d in side_dirs]
     for stale in warehouse.parent.glob(f".{warehouse.name}.building-*"):
         stale.unlink()  # left by a run that was killed; we hold the lock, so nobody uses it
-    for stale in warehouse.parent.glob(f".{parquet_dir(warehouse).name}.*"):
-        shutil.rmtree(stale)
+    for d in side_dirs:
+        for stale in warehouse.parent.glob(f".{d.name}.*"):
+            shutil.rmtree(stale)
     con = duckdb.connect(str(building))
     try:
         con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
@@ -239,6 +275,11 @@ def build(
         con.executemany(
             "INSERT INTO current_config_files VALUES (?, ?)",
             [[s, f] for s, f in current_config.items() if f is not None],
+        )
+        con.execute("CREATE TABLE vendor_rules (vendor VARCHAR, rule VARCHAR)")
+        con.executemany(
+            "INSERT INTO vendor_rules VALUES (?, ?)",
+            [[v, header_config(v)["charging"]["rule"]] for v in VENDORS],
         )
         con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
         con.executemany(
@@ -289,20 +330,23 @@ def build(
             con.execute((MODELS / macro).read_text())
         _describe(con)
         con.execute("CHECKPOINT")
+        _write_disputes(con, side_building[1])
         if parquet:
-            _write_parquet(con, parquet_building)
+            _write_parquet(con, side_building[0])
     except BaseException:
         con.close()
         building.unlink(missing_ok=True)
-        shutil.rmtree(parquet_building, ignore_errors=True)
+        for d in side_building:
+            shutil.rmtree(d, ignore_errors=True)
         raise
     con.close()
     with open(building, "rb") as f:
         os.fsync(f.fileno())
     failpoint("build:publish")
     os.replace(building, warehouse)  # atomic: readers see the old file or the new one
-    if parquet:
-        _swap_dir(parquet_building, parquet_dir(warehouse))
+    for new, target in zip(side_building, side_dirs, strict=True):
+        if new.exists():
+            _swap_dir(new, target)
     dir_fd = os.open(warehouse.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -22,6 +22,8 @@ KIND_RANK = {"gift": 1, "baseline": 2, "earned": 3, "purchase": 4, "adjustment":
 def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     """exported_records -> charges (is_charge, charge_seq of the charge that covers it).
 
+    The vendor's rule (schemas/headers/<vendor>.toml, [charging]) says which applies:
+    first_in_window (ZoomInfo) or per_row (6sense: every row costs its own credits).
     Returns the number of rounds (the longest charge chain of one record).
     """
     con.execute("""
@@ -33,7 +35,9 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     """)
     con.execute("""
         CREATE TEMP TABLE pending AS
-        SELECT seq, vendor, record_type, record_key, exported_at FROM export_seq
+        SELECT seq, vendor, record_type, record_key, exported_at
+        FROM export_seq JOIN vendor_rules USING (vendor)
+        WHERE rule = 'first_in_window'
     """)
     con.execute(
         "CREATE TEMP TABLE charge_marks (seq BIGINT, charge_seq BIGINT, charged_at TIMESTAMP)"
@@ -59,12 +63,18 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
             SELECT p.* FROM pending p JOIN heads h USING (vendor, record_type, record_key)
             WHERE p.exported_at >= h.window_end
         """)
+    # Vendors charging every row (6sense, Apollo): each row is a charge of its own credits.
+    con.execute("""
+        INSERT INTO charge_marks
+        SELECT seq, seq, exported_at
+        FROM export_seq JOIN vendor_rules USING (vendor) WHERE rule = 'per_row'
+    """)
     con.execute("""
         CREATE TABLE charges AS
         SELECT
             e.*,
             m.seq = m.charge_seq AS is_charge,
-            CASE WHEN m.seq = m.charge_seq THEN 1 ELSE 0 END AS credits,
+            CASE WHEN m.seq <> m.charge_seq THEN 0 ELSE coalesce(e.row_credits, 1) END AS credits,
             m.charge_seq,
             m.charged_at AS window_started_at
         FROM export_seq e JOIN charge_marks m USING (seq)

@@ -1,6 +1,7 @@
--- ZoomInfo: every exported record with the export (listing row) it came from and the
--- client it is attributed to. Grain: one row per record row of an export file that a
--- loaded listing row names. Reads: ingest.stg_zoominfo_downloads, ingest.stg_zoominfo_exports.
+-- Every exported (or purchased) record with the export it came from and the client it is
+-- attributed to. Grain: one row per record: a row of a ZoomInfo export file that a loaded
+-- listing row names, or a row of a 6sense purchase log.
+-- Reads: ingest.stg_zoominfo_downloads, ingest.stg_zoominfo_exports, ingest.stg_sixsense_purchases.
 
 -- A listing may be re-delivered (a later download of the same history): for an Export ID
 -- the row from the most recently ingested file wins; earlier copies are quarantined.
@@ -71,6 +72,8 @@ SELECT
     ef.path AS source_file,
     -- When the pipeline first knew of this record: both its listing and its file had arrived.
     greatest(l.ingested_at, ef.ingested_at) AS recorded_at,
+    NULL::BIGINT AS row_credits,  -- ZoomInfo: the charge rule decides (ledger.mark_charges)
+    NULL AS email_confidence,
     CASE
         WHEN l.export_type = 'contacts' AND r.contact_id IS NULL
             THEN 'row of a Contacts export has no ZoomInfo Contact ID'
@@ -79,7 +82,29 @@ SELECT
     END AS problem
 FROM zi_listings l
 JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
-JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id;
+JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id
+UNION ALL
+-- 6sense: every purchase log row is one purchased contact, costing its Credits Used.
+SELECT
+    '6sense',
+    NULL,
+    p.purchased_at,
+    p.purchased_by,
+    'purchase',
+    'contact',
+    p.contact_id,
+    p.file_id,
+    p.row_number,
+    f.path,
+    f.ingested_at,
+    p.credits_used,
+    p.email_confidence,
+    CASE WHEN p.purchased_at >= getvariable('cutoff')
+        THEN format('Purchase Date {} is after the as-of date {}; it counts in a later run',
+                    strftime(p.purchased_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
+    END
+FROM ingest.stg_sixsense_purchases p
+JOIN ingest.ingest_files f ON f.file_id = p.file_id AND f.status = 'loaded';
 
 -- Rows of export files that no usable listing row names: they have no date or user yet.
 CREATE TABLE exports_quarantine AS

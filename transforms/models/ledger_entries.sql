@@ -45,7 +45,7 @@ FROM lot_sources
 UNION ALL
 SELECT
     format('{}:{}:{}:{}:{}', CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END,
-           export_id, file_id, row_number, coalesce(lot_id, 'pool')),
+           coalesce(export_id, 'purchase'), file_id, row_number, coalesce(lot_id, 'pool')),
     vendor, client_id, CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END, lot_id,
     regexp_extract(lot_id, '^[^:]+:[^:]+:([^:]+)', 1), drawn,
     CASE WHEN lot_id IS NULL THEN 0 ELSE -drawn END,
@@ -55,7 +55,8 @@ SELECT
 FROM charge_draws
 UNION ALL
 SELECT
-    format('reexport:{}:{}:{}', export_id, file_id, row_number), vendor, client_id, 'reexport',
+    format('reexport:{}:{}:{}', coalesce(export_id, 'purchase'), file_id, row_number), vendor,
+    client_id, 'reexport',
     NULL, NULL, 0, 0, exported_at, date_trunc('month', exported_at)::DATE, recorded_at, user,
     export_id, record_type, record_key, source_file, row_number,
     format('free: charged {} in the window that began {}', record_key,

@@ -1,0 +1,88 @@
+-- Credits the agency may not owe, and credits its people wasted. Grain: one re-export or
+-- duplicate: a record exported (or bought) again after its first charge.
+--   free_reexport      ZoomInfo re-export inside the window: free by the rules;
+--   charged_reexport   a free re-export the vendor charged anyway: its listing's Credits Used
+--                      exceeds the export's new records, the excess laid on its re-exports
+--                      in file order; disputable;
+--   repeat_purchase    6sense: a contact the agency had already bought, bought again;
+--                      charged, disputable.
+-- cross_client: the repeat is by another client than the first charge.
+
+CREATE TABLE duplicate_reexports AS
+WITH firsts AS (
+    -- The charge each repeat comes after: ZoomInfo's window charge, 6sense's first purchase.
+    SELECT c.seq, f.client_id AS first_client_id, f.export_id AS first_export_id,
+           f.exported_at AS first_exported_at, f.source_file AS first_source_file,
+           f.row_number AS first_source_row
+    FROM charges c
+    JOIN charges f ON f.seq = c.charge_seq
+    WHERE NOT c.is_charge
+    UNION ALL
+    SELECT seq, first_value(client_id) OVER w, first_value(export_id) OVER w,
+           first_value(exported_at) OVER w, first_value(source_file) OVER w,
+           first_value(row_number) OVER w
+    FROM charges
+    WHERE vendor = '6sense'
+    WINDOW w AS (PARTITION BY vendor, record_key ORDER BY exported_at, seq)
+    QUALIFY row_number() OVER w > 1
+),
+overcharged AS (
+    -- ZoomInfo exports whose listing charged more than their new records.
+    SELECT l.export_id, l.credits_used - coalesce(sum(c.credits), 0) AS excess
+    FROM zi_listings l
+    LEFT JOIN charges c ON c.vendor = 'zoominfo' AND c.export_id = l.export_id
+    GROUP BY l.export_id, l.credits_used
+    HAVING l.credits_used > coalesce(sum(c.credits), 0)
+),
+repeats AS (
+    SELECT
+        c.*,
+        f.* EXCLUDE (seq),
+        row_number() OVER (PARTITION BY c.export_id ORDER BY c.file_id, c.row_number)
+            AS reexport_rank
+    FROM charges c JOIN firsts f USING (seq)
+)
+SELECT
+    r.vendor,
+    r.record_type,
+    r.record_key,
+    CASE
+        WHEN r.vendor = '6sense' THEN 'repeat_purchase'
+        WHEN o.excess >= r.reexport_rank THEN 'charged_reexport'
+        ELSE 'free_reexport'
+    END AS kind,
+    r.first_client_id,
+    r.first_export_id,
+    r.first_exported_at,
+    r.first_source_file,
+    r.first_source_row,
+    r.client_id AS repeat_client_id,
+    r.user AS repeat_user,
+    r.export_id AS repeat_export_id,
+    r.exported_at AS repeat_exported_at,
+    r.source_file AS repeat_source_file,
+    r.row_number AS repeat_source_row,
+    r.client_id <> r.first_client_id AS cross_client,
+    r.vendor = '6sense' OR coalesce(o.excess >= r.reexport_rank, false) AS charged_by_vendor,
+    CASE
+        WHEN r.vendor = '6sense' THEN r.credits
+        WHEN o.excess >= r.reexport_rank THEN 1
+        ELSE 0
+    END::BIGINT AS credits_disputable
+FROM repeats r
+LEFT JOIN overcharged o ON o.export_id = r.export_id AND r.vendor = 'zoominfo'
+ORDER BY r.vendor, r.exported_at, r.record_key;
+
+-- What to put in a support ticket. Grain: vendor x month x export (6sense: purchase file).
+CREATE TABLE disputes AS
+SELECT
+    vendor,
+    date_trunc('month', repeat_exported_at)::DATE AS month,
+    coalesce(repeat_export_id, repeat_source_file) AS export_or_file,
+    string_agg(record_key, ' ' ORDER BY repeat_source_row) AS record_ids,
+    sum(credits_disputable)::BIGINT AS credits_to_reverse,
+    count(*) FILTER (WHERE cross_client) AS cross_client_records
+FROM duplicate_reexports
+WHERE credits_disputable > 0
+GROUP BY ALL
+ORDER BY ALL;

@@ -152,6 +152,18 @@ class SixSenseUsage(pa.DataFrameModel):
     as_of_date: dt.date = pa.Field(nullable=False)
 
 
+class ApolloUsage(pa.DataFrameModel):
+    """Apollo credit usage table: one row per credit-consuming action."""
+
+    used_at: dt.datetime = pa.Field(nullable=False)
+    feature: str = pa.Field(nullable=True)
+    action: str = pa.Field(nullable=True)
+    description: str = pa.Field(nullable=True)
+    credits: int = pa.Field(ge=0, nullable=False)
+    data_requested: str = pa.Field(nullable=True, metadata={"parse": "key"})
+    user: str = pa.Field(nullable=False, metadata={"parse": "key"})
+
+
 @dataclass(frozen=True)
 class Source:
     """One kind of input file: where it lives, which headers map it, which schema checks it."""
@@ -201,6 +213,7 @@ SOURCES: tuple[Source, ...] = (
         "purchases",
     ),
     Source("sixsense_usage", "6sense", "inbox/6sense/usage/*.csv", SixSenseUsage, "usage"),
+    Source("apollo_usage", "apollo", "inbox/apollo/usage/*.csv", ApolloUsage, "usage"),
 )
 
 VENDORS = sorted({s.vendor for s in SOURCES if s.vendor != "config"})

@@ -30,10 +30,34 @@ from transforms.failpoints import failpoint
 
 MODELS = Path(__file__).parent / "models"
 
-# (name, what it does): a .sql file in models/ or a function of ledger.py.
+
+def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
+    """Run each vendor's adapter (models/vendors/<vendor>.sql), then union what they give:
+    records_<vendor> as vendor_records, quarantine_<vendor> (if any) as vendor_quarantine."""
+    for vendor in VENDORS:
+        con.execute((MODELS / "vendors" / f"{vendor}.sql").read_text())
+    tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    records = [f"SELECT * FROM records_{v}" for v in VENDORS]
+    quarantines = [f"SELECT * FROM quarantine_{v}" for v in VENDORS if f"quarantine_{v}" in tables]
+    con.execute("CREATE TABLE vendor_records AS " + " UNION ALL BY NAME ".join(records))
+    con.execute(
+        "CREATE TABLE vendor_quarantine AS "
+        + " UNION ALL BY NAME ".join(
+            [
+                *quarantines,
+                "SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, "
+                "NULL::VARCHAR AS reason WHERE false",
+            ]
+        )
+    )
+    return len(VENDORS)
+
+
+# (name, what it does): a .sql file in models/ or a function.
 STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("config", "config.sql"),  # current config, unusable rows to quarantine
-    ("exported_records", "exported_records.sql"),  # listing x export file -> records, clients
+    ("vendors", vendor_adapters),  # each vendor's files -> records in one shape
+    ("exported_records", "exported_records.sql"),  # records -> clients
     ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
     ("lots", "lots.sql"),  # rule 1: baseline and granted lots
     ("reversals", "reversals.sql"),  # rule 5: which charges a reversal undoes
@@ -44,6 +68,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("forfeitures", "forfeitures.sql"),
     ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports, repeats, disputes
     ("purchase_quality", "purchase_quality.sql"),
+    ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
 ]
 
@@ -59,6 +84,7 @@ PARQUET_PARTITIONS = {
     "duplicate_reexports": None,
     "disputes": "month",
     "purchase_quality": "month",
+    "vendor_reconciliation": None,
     "quarantine": None,
     "ingest_manifest": None,
 }
@@ -71,6 +97,7 @@ PUBLISHED = [
     "duplicate_reexports",
     "disputes",
     "purchase_quality",
+    "vendor_reconciliation",
     "quarantine",
     "ingest_manifest",
     "run_info",

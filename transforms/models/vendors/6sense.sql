@@ -1,0 +1,24 @@
+-- Vendor adapter: 6sense. Every purchase log row is one purchased contact, costing its
+-- Credits Used. Reads: ingest.stg_sixsense_purchases.
+
+CREATE TABLE records_6sense AS
+SELECT
+    '6sense' AS vendor,
+    NULL AS export_id,
+    p.purchased_at AS exported_at,
+    p.purchased_by AS user,
+    'purchase' AS export_type,
+    'contact' AS record_type,
+    p.contact_id AS record_key,
+    p.file_id,
+    p.row_number,
+    f.path AS source_file,
+    f.ingested_at AS recorded_at,
+    p.credits_used AS row_credits,
+    p.email_confidence,
+    CASE WHEN p.purchased_at >= getvariable('cutoff')
+        THEN format('Purchase Date {} is after the as-of date {}; it counts in a later run',
+                    strftime(p.purchased_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
+    END AS problem
+FROM ingest.stg_sixsense_purchases p
+JOIN ingest.ingest_files f ON f.file_id = p.file_id AND f.status = 'loaded';

@@ -1,0 +1,26 @@
+-- Vendor adapter: Apollo. Its credit usage table is the charge log: each row is one action
+-- (a reveal, an export) costing its Credits. The record is what the row describes (Apollo's
+-- table carries no record ID), so repeats cannot be matched across rows.
+-- Reads: ingest.stg_apollo_usage.
+
+CREATE TABLE records_apollo AS
+SELECT
+    'apollo' AS vendor,
+    NULL AS export_id,
+    u.used_at AS exported_at,
+    u.user,
+    coalesce(u.feature, 'usage') AS export_type,
+    coalesce(u.data_requested, 'contact') AS record_type,
+    coalesce(u.description, format('row {}', u.row_number)) AS record_key,
+    u.file_id,
+    u.row_number,
+    f.path AS source_file,
+    f.ingested_at AS recorded_at,
+    u.credits AS row_credits,
+    NULL AS email_confidence,
+    CASE WHEN u.used_at >= getvariable('cutoff')
+        THEN format('Date {} is after the as-of date {}; it counts in a later run',
+                    strftime(u.used_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
+    END AS problem
+FROM ingest.stg_apollo_usage u
+JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded';

@@ -117,6 +117,16 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
         style = "red" if row[4] else ""
         summary.add_row(*[str(v) for v in row], style=style)
     console.print(summary)
+    off, disputable = con.execute(
+        "SELECT (SELECT count(*) FROM vendor_reconciliation WHERE variance <> 0 "
+        "OR reason NOT LIKE 'reconciled%'), (SELECT coalesce(sum(credits_to_reverse), 0) "
+        "FROM disputes)"
+    ).fetchall()[0]
+    console.print(
+        f"Vendor reconciliation: {off} vendor-user-months with a difference or a flag "
+        f"(vendor_reconciliation); {disputable} credits to dispute "
+        f"(disputes, {warehouse.stem}-disputes/)."
+    )
     console.print(f"Warehouse: {warehouse}")
     con.close()
 

@@ -171,3 +171,46 @@ def test_cells_that_look_like_formulas_are_written_as_text(tmp_path: Path) -> No
     con.close()
     text = (tmp_path / "w-disputes" / "zoominfo_2025-02.csv").read_text()
     assert text.splitlines()[1] == "'=Z2,1 2,2,0"
+
+
+def test_reexported_11_months_on_is_free_and_13_months_on_is_charged(tmp_path: Path) -> None:
+    files = {k: v for k, v in FILES.items() if k.startswith("config/")}
+    files["config/contracts.csv"] = files["config/contracts.csv"].replace(
+        "zoominfo,ZI,2025-01-01", "zoominfo,ZI,2024-01-01"
+    )
+    files["inbox/zoominfo/downloads/l.csv"] = (
+        "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+        "A,a,a.csv,zed@agency.test,2024-01-10 10:00:00,Contacts,1,1\n"
+        "B,b,b.csv,yu@agency.test,2024-12-10 10:00:00,Contacts,1,0\n"  # 11 months on: free
+        "C,c,c.csv,zed@agency.test,2025-02-10 10:00:00,Contacts,1,1\n"  # 13 months on: charged
+    )
+    for name in "abc":
+        files[f"inbox/zoominfo/exports/{name}.csv"] = "ZoomInfo Contact ID\n42\n"
+    con = run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 3, 1)
+    )
+    charged = rows(
+        con,
+        "SELECT export_id, entry_type FROM ledger_entries WHERE record_key = '42' ORDER BY effective_at",
+    )
+    assert [(r["export_id"], r["entry_type"]) for r in charged] == [
+        ("A", "overage"),
+        ("B", "reexport"),
+        ("C", "consume"),
+    ]
+    repeats = rows(
+        con, "SELECT first_export_id, repeat_export_id, kind, cross_client FROM duplicate_reexports"
+    )
+    assert repeats == [
+        {
+            "first_export_id": "A",
+            "repeat_export_id": "B",
+            "kind": "free_reexport",
+            "cross_client": True,
+        }
+    ]
+    recon = rows(
+        con,
+        "SELECT user, month::VARCHAR AS m, variance, reason FROM vendor_reconciliation ORDER BY m",
+    )
+    assert all(r["variance"] == 0 for r in recon)

@@ -246,3 +246,26 @@ def test_balance_at_any_instant(tmp_path: Path) -> None:
         "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'client_balance_at'"
     ).fetchall()
     assert comment == [(1,)]
+
+
+def test_pool_true_up_for_a_contract_without_reset(tmp_path: Path) -> None:
+    data = agency(
+        tmp_path / "d",
+        contracts=CONTRACT_HEADER + "zoominfo,POOL,2025-01-10,2025-04-01,5,none,true,6,1.0\n",
+        allocations="zoominfo,acme,2025-01,5\n",
+        exports=[
+            ("E1", "2025-01-12 09:00:00", [1, 2]),
+            ("E2", "2025-03-03 09:00:00", [3, 4, 5, 6, 7]),
+        ],
+    )
+    con = run_pipeline(data, tmp_path / "w.duckdb", dt.date(2025, 3, 20))
+    got = con.sql(
+        "SELECT month::VARCHAR, used, true_up_credits, true_up_value, beyond_cap_credits "
+        "FROM pool_overconsumption ORDER BY month"
+    ).fetchall()
+    # 7 used of a pool of 5 by March: 2 to true up at 1.0; 1 beyond the cap of 6
+    assert got == [
+        ("2025-01-01", 2, 0, 0.0, 0),
+        ("2025-02-01", 2, 0, 0.0, 0),
+        ("2025-03-01", 7, 2, 2.0, 1),
+    ]

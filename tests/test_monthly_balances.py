@@ -317,3 +317,67 @@ def test_parquet_exports_partitioned_by_month(warehouse, tmp_path_factory) -> No
             f"SELECT count(*) FROM read_parquet('{parquet / table}/**/*.parquet')"
         ).fetchall()[0][0]
         assert n == warehouse.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0], table
+
+
+def test_client_overconsumption(warehouse) -> None:  # type: ignore[no-untyped-def]
+    got = {
+        (r["client_id"], str(r["month"])): (
+            r["allocation"],
+            r["used"],
+            r["over"],
+            r["share_of_pool_use"],
+            r["over_value"],
+        )
+        for r in rows(warehouse, "SELECT * FROM client_overconsumption")
+    }
+    # February: acme used 8 of its 7 (1 over, at 0.50), beta 3; acme's share 8 / 11
+    assert got[("acme", "2025-02-01")] == (7, 8, 1, 0.7273, 0.5)
+    assert got[("beta", "2025-02-01")] == (5, 3, 0, 0.2727, 0.0)
+    assert got[("unassigned", "2025-03-01")] == (0, 2, 2, 0.6667, 1.0)
+    pool = rows(
+        warehouse,
+        "SELECT month::VARCHAR AS m, used, true_up_credits, allocated_to_clients, allocations_exceed_pool FROM pool_overconsumption",
+    )
+    assert pool == [
+        {
+            "m": "2025-01-01",
+            "used": 7,
+            "true_up_credits": 0,
+            "allocated_to_clients": 8,
+            "allocations_exceed_pool": False,
+        },
+        {
+            "m": "2025-02-01",
+            "used": 11,
+            "true_up_credits": 0,
+            "allocated_to_clients": 8,
+            "allocations_exceed_pool": False,
+        },
+        {
+            "m": "2025-03-01",
+            "used": 3,
+            "true_up_credits": 0,
+            "allocated_to_clients": 7,
+            "allocations_exceed_pool": False,
+        },
+    ]
+
+
+def test_pace_forecast_for_the_open_month(warehouse) -> None:  # type: ignore[no-untyped-def]
+    got = {
+        r["client_id"]: (
+            r["used_so_far"],
+            r["projected_use"],
+            r["projected_forfeit"],
+            r["projected_overage"],
+            r["daily_pace_needed"],
+        )
+        for r in rows(warehouse, "SELECT * FROM pace_forecast")
+    }
+    # 10 days of 31 gone. acme: 1 used -> 3 projected; 3 credits expire on Apr 1, the pace
+    # uses 2 more: 1 forfeited; 3 / 21 days = 0.1 a day. unassigned: 2 -> 6, all overage.
+    assert got == {
+        "acme": (1, 3, 1, 0, 0.1),
+        "beta": (0, 0, 3, 0, 0.1),
+        "unassigned": (2, 6, 0, 6, 0.0),
+    }

@@ -69,6 +69,8 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports, repeats, disputes
     ("purchase_quality", "purchase_quality.sql"),
     ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7
+    ("client_overconsumption", "client_overconsumption.sql"),  # rule 6
+    ("pace_forecast", "pace_forecast.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
 ]
 
@@ -85,6 +87,9 @@ PARQUET_PARTITIONS = {
     "disputes": "month",
     "purchase_quality": "month",
     "vendor_reconciliation": None,
+    "client_overconsumption": "month",
+    "pool_overconsumption": None,
+    "pace_forecast": None,
     "quarantine": None,
     "ingest_manifest": None,
 }
@@ -98,6 +103,9 @@ PUBLISHED = [
     "disputes",
     "purchase_quality",
     "vendor_reconciliation",
+    "client_overconsumption",
+    "pool_overconsumption",
+    "pace_forecast",
     "quarantine",
     "ingest_manifest",
     "run_info",

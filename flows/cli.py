@@ -105,17 +105,23 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
         "remaining",
         "forfeited",
         "free re-exports",
+        "pace: month-end use",
+        "to forfeit",
+        "over",
+        "needed a day",
     ):
         summary.add_column(col, justify="left" if col in ("vendor", "client") else "right")
     for row in con.sql(
-        "SELECT vendor, client_id, available_credits, charged_credits, overage_credits, "
-        "closing_balance, forfeited_credits, free_reexports FROM monthly_balances "
-        "WHERE month = ? AND available_credits + charged_credits + closing_balance "
-        "+ forfeited_credits + free_reexports > 0 ORDER BY vendor, client_id",
+        "SELECT b.vendor, b.client_id, b.available_credits, b.charged_credits, "
+        "b.overage_credits, b.closing_balance, b.forfeited_credits, b.free_reexports, "
+        "p.projected_use, p.projected_forfeit, p.projected_overage, p.daily_pace_needed "
+        "FROM monthly_balances b LEFT JOIN pace_forecast p USING (vendor, client_id, month) "
+        "WHERE b.month = ? AND b.available_credits + b.charged_credits + b.closing_balance "
+        "+ b.forfeited_credits + b.free_reexports > 0 ORDER BY b.vendor, b.client_id",
         params=[month],
     ).fetchall():
-        style = "red" if row[4] else ""
-        summary.add_row(*[str(v) for v in row], style=style)
+        style = "red" if row[4] or row[10] else ("yellow" if row[9] else "")
+        summary.add_row(*["" if v is None else str(v) for v in row], style=style)
     console.print(summary)
     off, disputable = con.execute(
         "SELECT (SELECT count(*) FROM vendor_reconciliation WHERE variance <> 0 "

@@ -56,6 +56,10 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
         "3",
         "0",
         "1",
+        "3",
+        "1",
+        "0",
+        "0.1",
     ]
 
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -138,6 +138,36 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 
 
 @app.command()
+def close(
+    month: Annotated[str, typer.Argument(help="Month to close, YYYY-MM.")],
+    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
+    ] = None,
+) -> None:
+    """Close a month: its figures never change again; later data for it is booked, marked
+    as late, in the first open month (a Prefect flow run)."""
+    from flows.nightly import month_end_close
+
+    try:
+        first = dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise typer.BadParameter(f"{month!r} is not a month like 2025-10") from None
+    target = (warehouse or default_warehouse(data)).resolve()
+    try:
+        result = month_end_close(data.resolve(), target, first, _date(as_of))
+    except (RunLocked, AuditFailed, FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]creditrecon close failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"Closed {first:%B %Y}.")
+    _report(result.warehouse, result.as_of, result.ingest)
+
+
+@app.command()
 def serve(
     data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
     warehouse: Annotated[
@@ -145,12 +175,14 @@ def serve(
         typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
     ] = None,
 ) -> None:
-    """Serve the nightly deployment (02:00 in the reporting time zone) until stopped."""
+    """Serve the nightly run (02:00) and the month-end close (the 1st, 04:00), in the
+    reporting time zone, until stopped."""
     from prefect import serve as prefect_serve
 
-    from flows.deployments import nightly_deployment
+    from flows.deployments import close_deployment, nightly_deployment
 
-    prefect_serve(nightly_deployment(data, warehouse or default_warehouse(data)))
+    target = warehouse or default_warehouse(data)
+    prefect_serve(nightly_deployment(data, target), close_deployment(data, target))
 
 
 @app.command()

@@ -1,11 +1,12 @@
-"""Schedules: the nightly run as a Prefect deployment, served by `creditrecon serve`.
+"""Schedules: the nightly run and the month-end close, served by `creditrecon serve`.
 
     prefect server start                                    # terminal 1
     export PREFECT_API_URL=http://127.0.0.1:4200/api        # terminal 2
     creditrecon serve --data /srv/agency --warehouse /srv/warehouse/credits.duckdb
 
-The run starts at 02:00 in the agency's reporting time zone. At most one run at a time
-(the deployment's concurrency limit, and the warehouse lock behind it).
+The nightly run starts at 02:00 in the agency's reporting time zone; on the 1st at 04:00
+the month-end close freezes the month just ended. At most one run of each at a time (the
+deployments' concurrency limit), and the warehouse lock keeps the two apart.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.nightly import nightly
+from flows.nightly import month_end_close, nightly
 from transforms.settings import load_settings
 
 NIGHTLY_CRON = "0 2 * * *"
+CLOSE_CRON = "0 4 1 * *"  # the 1st, after the night's run: closes the month just ended
 
 
 def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
@@ -32,4 +34,18 @@ def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
         tags=["creditrecon"],
     )
     assert isinstance(deployment, RunnerDeployment)  # called outside an event loop: not a coroutine
+    return deployment
+
+
+def close_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
+    timezone = load_settings(data).reporting_timezone
+    deployment = month_end_close.to_deployment(
+        name="month-end-close",
+        schedules=[Cron(CLOSE_CRON, timezone=timezone)],
+        parameters={"data": str(data.resolve()), "warehouse": str(warehouse.resolve())},
+        concurrency_limit=1,
+        description="Close the month just ended: its figures never change again.",
+        tags=["creditrecon"],
+    )
+    assert isinstance(deployment, RunnerDeployment)
     return deployment

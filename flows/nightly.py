@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
 from transforms.build import RunParams, build, run_lock
+from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
 from transforms.settings import load_settings
 
@@ -79,5 +80,35 @@ def nightly(data: Path, warehouse: Path, as_of: dt.date | None = None) -> Nightl
     with run_lock(warehouse):
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
+        counts = build_warehouse(store, warehouse, params, ingested.current_config)
+    return NightlyResult(warehouse, as_of, ingested, counts)
+
+
+def previous_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+@task(cache_policy=NO_CACHE)
+def freeze_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) -> None:
+    close_month(store, warehouse, month, as_of)
+    get_run_logger().info("closed %s: its figures are frozen", f"{month:%Y-%m}")
+
+
+@flow(name="creditrecon-month-end-close", log_prints=True)
+def month_end_close(
+    data: Path, warehouse: Path, month: dt.date | None = None, as_of: dt.date | None = None
+) -> NightlyResult:
+    """Close ``month`` (default: the month before ``as_of``): bring it up to date with a
+    nightly run, freeze it, and publish the warehouse with the month closed."""
+    settings = load_settings(data)
+    as_of = as_of or settings.today()
+    month = (month or previous_month(as_of)).replace(day=1)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    params = RunParams(as_of, settings.reporting_timezone, settings.reexport_window_months)
+    with run_lock(warehouse):
+        store = ingest_store_path(warehouse)
+        ingested = ingest_inbox(data, store)
+        build_warehouse(store, warehouse, params, ingested.current_config)
+        freeze_month(store, warehouse, month, as_of)
         counts = build_warehouse(store, warehouse, params, ingested.current_config)
     return NightlyResult(warehouse, as_of, ingested, counts)

@@ -131,7 +131,8 @@ def test_nightly_deployment_is_scheduled_at_two_in_the_reporting_time_zone(
         {**SCENARIO, "config/settings.toml": 'reporting_timezone = "America/New_York"\n'},
     )
     nightly_deployment(data, tmp_path / "w.duckdb").apply()
-    (deployment,) = httpx.post(f"{prefect_api}/deployments/filter", json={"limit": 10}).json()
+    deployments = httpx.post(f"{prefect_api}/deployments/filter", json={"limit": 10}).json()
+    (deployment,) = [d for d in deployments if d["name"] == "nightly"]
     assert deployment["name"] == "nightly"
     (schedule,) = deployment["schedules"]
     assert schedule["schedule"]["cron"] == "0 2 * * *"
@@ -150,3 +151,50 @@ def test_only_io_errors_are_retried() -> None:
 
     assert _transient(None, None, Failed(data=OSError("file still being copied")))
     assert not _transient(None, None, Failed(data=ValueError("a bug")))
+
+
+def test_close_command_freezes_a_month(prefect_api: str, tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    warehouse = tmp_path / "w.duckdb"
+    run = creditrecon(
+        prefect_api,
+        "close",
+        "2025-01",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Closed January 2025." in run.stdout
+    con = duckdb.connect(str(warehouse), read_only=True)
+    closed = con.sql(
+        "SELECT DISTINCT month::VARCHAR FROM monthly_balances WHERE is_closed"
+    ).fetchall()
+    con.close()
+    assert closed == [("2025-01-01",)]
+    again = creditrecon(
+        prefect_api,
+        "close",
+        "2025-01",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+    )
+    assert again.returncode == 1
+    assert "2025-01 is already closed" in again.stdout
+
+
+def test_month_end_close_is_scheduled_on_the_first(prefect_api: str, tmp_path: Path) -> None:
+    from flows.deployments import close_deployment
+
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    close_deployment(data, tmp_path / "w.duckdb").apply()
+    deployments = httpx.post(f"{prefect_api}/deployments/filter", json={"limit": 20}).json()
+    (close,) = [d for d in deployments if d["name"] == "month-end-close"]
+    assert close["schedules"][0]["schedule"]["cron"] == "0 4 1 * *"

@@ -25,7 +25,7 @@ import duckdb
 
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import header_config
-from transforms import ledger
+from transforms import close, ledger
 from transforms.failpoints import failpoint
 
 MODELS = Path(__file__).parent / "models"
@@ -63,8 +63,10 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("reversals", "reversals.sql"),  # rule 5: which charges a reversal undoes
     ("lot_draws", ledger.burn_lots),  # rules 3 and 5: burn order, overage, credits given back
     ("ledger_entries", "ledger_entries.sql"),  # rule 4: forfeits; all movements
+    ("late_entries", close.book_late_entries),  # rule 8: closed months keep their entries
     ("credit_lots", "credit_lots.sql"),
     ("monthly_balances", "monthly_balances.sql"),  # rule 9
+    ("closed_balances", close.use_frozen_balances),  # rule 8: closed months never change
     ("forfeitures", "forfeitures.sql"),
     ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports, repeats, disputes
     ("purchase_quality", "purchase_quality.sql"),

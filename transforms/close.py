@@ -1,0 +1,189 @@
+"""DOMAIN rule 8, period close: a closed month never changes.
+
+Closing a month freezes its monthly balances and the ledger entries booked in it (in the
+ingest store: closed_months, frozen_balances, frozen_entries). Every later build computes
+the ledger afresh, then:
+
+- ``book_late_entries`` (before monthly_balances): entries of a closed month are the frozen
+  ones. Where the fresh ledger differs for a closed month (data that came late, a config
+  change), the difference is booked in the first open month as entries of the same type,
+  marked ``late_for_month``, with entry ids ``late:<entry>:<month>``. Differences already
+  booked by an earlier open month (and frozen with it) are not booked twice.
+- ``use_frozen_balances`` (after monthly_balances): closed months show their frozen rows;
+  the first open month opens with the last closed month's frozen closing balance. Because
+  the late entries carry exactly the difference between the fresh and frozen ledgers, the
+  first open month still satisfies opening + granted + reversed - consumed - forfeited =
+  closing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+
+STORE_DDL = """
+CREATE TABLE IF NOT EXISTS closed_months (
+    month DATE PRIMARY KEY, closed_at TIMESTAMP NOT NULL, as_of DATE NOT NULL
+);
+"""
+
+
+def _has_closed(con: duckdb.DuckDBPyConnection) -> bool:
+    tables = {
+        t
+        for (t,) in con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ingest'"
+        ).fetchall()
+    }
+    if not {"closed_months", "frozen_entries", "frozen_balances"} <= tables:
+        return False
+    return con.execute("SELECT count(*) FROM ingest.closed_months").fetchall()[0][0] > 0
+
+
+def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("ALTER TABLE ledger_entries ADD COLUMN late_for_month DATE")
+    if not _has_closed(con):
+        return 0
+    con.execute("ALTER TABLE ledger_entries RENAME TO fresh_entries")
+    con.execute("""
+        CREATE TABLE first_open AS
+        SELECT (max(month) + INTERVAL 1 MONTH)::DATE AS month FROM ingest.closed_months
+    """)
+    con.execute("""
+        CREATE TABLE ledger_entries AS
+        WITH closed AS (SELECT month FROM ingest.closed_months),
+        -- What the closed months are known to hold: their frozen entries, plus differences
+        -- already booked (and frozen) in a later month.
+        known AS (
+            SELECT coalesce(late_for_month, booking_month) AS month,
+                   regexp_replace(entry_id, '^late:(.*):\\d{4}-\\d{2}-\\d{2}$', '\\1') AS entry_id,
+                   any_value(entry_type) AS entry_type,
+                   sum(credits) AS credits, sum(balance_effect) AS balance_effect
+            FROM ingest.frozen_entries
+            WHERE coalesce(late_for_month, booking_month) IN (SELECT month FROM closed)
+            GROUP BY ALL
+        ),
+        fresh_closed AS (
+            SELECT * FROM fresh_entries WHERE booking_month IN (SELECT month FROM closed)
+        ),
+        differences AS (
+            SELECT
+                coalesce(f.entry_id, k.entry_id) AS entry_id,
+                coalesce(f.booking_month, k.month) AS month,
+                coalesce(f.credits, 0) - coalesce(k.credits, 0) AS credits,
+                coalesce(f.balance_effect, 0) - coalesce(k.balance_effect, 0) AS balance_effect
+            FROM fresh_closed f
+            FULL JOIN known k ON k.entry_id = f.entry_id AND k.month = f.booking_month
+            WHERE f.entry_id IS NULL OR k.entry_id IS NULL
+               OR f.credits <> k.credits OR f.balance_effect <> k.balance_effect
+        ),
+        described AS (
+            -- The entry as it is now, or as it was frozen when the fresh ledger dropped it.
+            -- (an unmatched LEFT JOIN row is a struct of NULLs, not NULL: test the key)
+            SELECT d.*, CASE WHEN f.entry_id IS NOT NULL THEN f ELSE e END AS entry
+            FROM differences d
+            LEFT JOIN fresh_closed f ON f.entry_id = d.entry_id
+            LEFT JOIN ingest.frozen_entries e
+              ON f.entry_id IS NULL AND e.entry_id = d.entry_id AND e.late_for_month IS NULL
+        )
+        SELECT * FROM fresh_entries WHERE booking_month NOT IN (SELECT month FROM closed)
+        UNION ALL BY NAME
+        SELECT * FROM ingest.frozen_entries
+        UNION ALL BY NAME
+        SELECT
+            format('late:{}:{}', d.entry_id, o.month) AS entry_id,
+            d.entry.vendor, d.entry.client_id, d.entry.entry_type, d.entry.lot_id,
+            d.entry.lot_kind, d.credits, d.balance_effect, d.entry.effective_at,
+            o.month AS booking_month, d.entry.recorded_at, d.entry.user, d.entry.export_id,
+            d.entry.record_type, d.entry.record_key, d.entry.source_file, d.entry.source_row,
+            format('late for closed {}: {}', strftime(d.month, '%Y-%m'),
+                   coalesce(d.entry.note, d.entry.entry_type)) AS note,
+            d.month AS late_for_month
+        FROM described d, first_open o
+    """)
+    con.execute("DROP TABLE fresh_entries")
+    return 1
+
+
+def use_frozen_balances(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("ALTER TABLE monthly_balances ADD COLUMN is_closed BOOLEAN DEFAULT false")
+    con.execute("""
+        ALTER TABLE monthly_balances ADD COLUMN late_charged_credits BIGINT DEFAULT 0
+    """)
+    if not _has_closed(con):
+        return 0
+    con.execute("""
+        UPDATE monthly_balances SET late_charged_credits = l.late
+        FROM (
+            SELECT vendor, client_id, booking_month AS month, sum(credits)::BIGINT AS late
+            FROM ledger_entries
+            WHERE late_for_month IS NOT NULL AND entry_type IN ('consume', 'overage')
+            GROUP BY ALL
+        ) l
+        WHERE l.vendor = monthly_balances.vendor AND l.client_id = monthly_balances.client_id
+          AND l.month = monthly_balances.month
+    """)
+    # The first open month opens where the last closed month closed, as frozen.
+    con.execute("""
+        UPDATE monthly_balances
+        SET available_credits = monthly_balances.available_credits
+                                - monthly_balances.opening_balance + f.closing_balance,
+            opening_balance = f.closing_balance
+        FROM ingest.frozen_balances f, first_open o
+        WHERE monthly_balances.month = o.month
+          AND f.vendor = monthly_balances.vendor AND f.client_id = monthly_balances.client_id
+          AND f.month = (o.month - INTERVAL 1 MONTH)::DATE
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE monthly_balances AS
+        SELECT * FROM monthly_balances
+        WHERE month NOT IN (SELECT month FROM ingest.closed_months)
+        UNION ALL BY NAME
+        SELECT *, true AS is_closed FROM ingest.frozen_balances
+        ORDER BY vendor, client_id, month
+    """)
+    return 1
+
+
+def close_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) -> None:
+    """Freeze `month` from the warehouse just built (as of `as_of`, after the month's end)."""
+    if as_of < (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1):
+        raise ValueError(f"{month:%Y-%m} has not ended by the as-of date {as_of}")
+    con = duckdb.connect(str(store))
+    try:
+        con.execute(STORE_DDL)
+        con.execute(f"ATTACH '{warehouse}' AS published (READ_ONLY)")
+        closed = [m for (m,) in con.sql("SELECT month FROM closed_months ORDER BY 1").fetchall()]
+        if month in closed:
+            raise ValueError(f"{month:%Y-%m} is already closed")
+        earlier_open = con.execute(
+            "SELECT min(month) FROM published.monthly_balances WHERE month < ? AND NOT is_closed",
+            [month],
+        ).fetchall()[0][0]
+        if earlier_open is not None:
+            raise ValueError(f"close {earlier_open:%Y-%m} first: months close in order")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS frozen_balances AS "
+            "SELECT * EXCLUDE (is_closed) FROM published.monthly_balances WHERE false"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS frozen_entries AS "
+            "SELECT * FROM published.ledger_entries WHERE false"
+        )
+        con.execute(
+            "INSERT INTO frozen_balances BY NAME "
+            "SELECT * EXCLUDE (is_closed) FROM published.monthly_balances WHERE month = ?",
+            [month],
+        )
+        con.execute(
+            "INSERT INTO frozen_entries BY NAME "
+            "SELECT * FROM published.ledger_entries WHERE booking_month = ?",
+            [month],
+        )
+        con.execute("INSERT INTO closed_months VALUES (?, now()::TIMESTAMP, ?)", [month, as_of])
+        con.execute("COMMIT")
+    finally:
+        con.close()

@@ -168,6 +168,28 @@ def close(
 
 
 @app.command()
+def statements(
+    month: Annotated[str, typer.Argument(help="Month, YYYY-MM.")],
+    warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder [default: beside the warehouse, <name>-statements].")
+    ] = None,
+) -> None:
+    """Write each client's statement for a month (HTML and CSV) and an agency overview."""
+    from transforms.statements import write_statements
+
+    try:
+        first = dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise typer.BadParameter(f"{month!r} is not a month like 2025-10") from None
+    if not warehouse.exists():
+        raise typer.BadParameter(f"{warehouse} does not exist; run `creditrecon nightly` first")
+    folder = out or warehouse.with_name(warehouse.stem + "-statements")
+    written = write_statements(warehouse, folder, first)
+    console.print(f"{len(written)} files in {folder / f'{first:%Y-%m}'} (open index.html).")
+
+
+@app.command()
 def serve(
     data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
     warehouse: Annotated[

@@ -14,6 +14,7 @@ from transforms.build import RunParams, build, run_lock
 from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
 from transforms.settings import load_settings
+from transforms.statements import write_statements
 
 
 @dataclass
@@ -111,4 +112,6 @@ def month_end_close(
         build_warehouse(store, warehouse, params, ingested.current_config)
         freeze_month(store, warehouse, month, as_of)
         counts = build_warehouse(store, warehouse, params, ingested.current_config)
+    # The month's statements, for account managers to send.
+    write_statements(warehouse, warehouse.with_name(warehouse.stem + "-statements"), month)
     return NightlyResult(warehouse, as_of, ingested, counts)

@@ -56,6 +56,7 @@ def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
 # (name, what it does): a .sql file in models/ or a function.
 STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("config", "config.sql"),  # current config, unusable rows to quarantine
+    ("clients", "clients.sql"),
     ("vendors", vendor_adapters),  # each vendor's files -> records in one shape
     ("exported_records", "exported_records.sql"),  # records -> clients
     ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
@@ -92,6 +93,7 @@ PARQUET_PARTITIONS = {
     "client_overconsumption": "month",
     "pool_overconsumption": None,
     "pace_forecast": None,
+    "clients": None,
     "quarantine": None,
     "ingest_manifest": None,
 }
@@ -108,6 +110,7 @@ PUBLISHED = [
     "client_overconsumption",
     "pool_overconsumption",
     "pace_forecast",
+    "clients",
     "quarantine",
     "ingest_manifest",
     "run_info",

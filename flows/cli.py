@@ -1,4 +1,7 @@
-"""creditrecon command line: `creditrecon nightly`, `creditrecon generate`."""
+"""creditrecon: reconcile shared data-vendor credits per client.
+
+Runs the nightly job, closes months, writes client statements and serves the schedules.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +31,18 @@ def default_warehouse(data: Path) -> Path:
 DEMO_WAREHOUSE = default_warehouse(DEMO)
 
 
+# Options shared by the commands that run a flow.
+DataOption = Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")]
+WarehouseOption = Annotated[
+    Path | None,
+    typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
+]
+FLOW_ERRORS = (RunLocked, AuditFailed, FileNotFoundError, ValueError)
+
+
 def _date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -39,14 +54,7 @@ def _date(value: str | None) -> dt.date | None:
 
 @app.command()
 def nightly(
-    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
-    warehouse: Annotated[
-        Path | None,
-        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
-    ] = None,
+    data: DataOption = DEMO, warehouse: WarehouseOption = None, as_of: AsOfOption = None
 ) -> None:
     """Ingest new files, rebuild the ledger and publish the warehouse (a Prefect flow run)."""
     from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
@@ -56,7 +64,7 @@ def nightly(
     target = (warehouse or default_warehouse(data)).resolve()
     try:
         result = nightly_flow(data.resolve(), target, _date(as_of))
-    except (RunLocked, AuditFailed, FileNotFoundError, ValueError) as exc:
+    except FLOW_ERRORS as exc:
         console.print(f"[red]creditrecon nightly failed:[/red] {exc}")
         raise typer.Exit(1) from None
     _report(result.warehouse, result.as_of, result.ingest)
@@ -140,17 +148,11 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
 @app.command()
 def close(
     month: Annotated[str, typer.Argument(help="Month to close, YYYY-MM.")],
-    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
-    warehouse: Annotated[
-        Path | None,
-        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
-    ] = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
-    ] = None,
+    data: DataOption = DEMO,
+    warehouse: WarehouseOption = None,
+    as_of: AsOfOption = None,
 ) -> None:
-    """Close a month: its figures never change again; later data for it is booked, marked
-    as late, in the first open month (a Prefect flow run)."""
+    """Close a month for good; later data for it is booked in the first open month."""
     from flows.nightly import month_end_close
 
     try:
@@ -160,7 +162,7 @@ def close(
     target = (warehouse or default_warehouse(data)).resolve()
     try:
         result = month_end_close(data.resolve(), target, first, _date(as_of))
-    except (RunLocked, AuditFailed, FileNotFoundError, ValueError) as exc:
+    except FLOW_ERRORS as exc:
         console.print(f"[red]creditrecon close failed:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"Closed {first:%B %Y}.")
@@ -190,15 +192,8 @@ def statements(
 
 
 @app.command()
-def serve(
-    data: Annotated[Path, typer.Option(help="Data folder (config/ and inbox/).")] = DEMO,
-    warehouse: Annotated[
-        Path | None,
-        typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
-    ] = None,
-) -> None:
-    """Serve the nightly run (02:00) and the month-end close (the 1st, 04:00), in the
-    reporting time zone, until stopped."""
+def serve(data: DataOption = DEMO, warehouse: WarehouseOption = None) -> None:
+    """Serve the nightly run (02:00) and the month-end close (the 1st, 04:00)."""
     from prefect import serve as prefect_serve
 
     from flows.deployments import close_deployment, nightly_deployment

@@ -12,7 +12,9 @@ deployments' concurrency limit), and the warehouse lock keeps the two apart.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
@@ -23,29 +25,38 @@ NIGHTLY_CRON = "0 2 * * *"
 CLOSE_CRON = "0 4 1 * *"  # the 1st, after the night's run: closes the month just ended
 
 
-def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
-    timezone = load_settings(data).reporting_timezone
-    deployment = nightly.to_deployment(
-        name="nightly",
-        schedules=[Cron(NIGHTLY_CRON, timezone=timezone)],
+def _scheduled(
+    flow: Flow[Any, Any], name: str, cron: str, data: Path, warehouse: Path, description: str
+) -> RunnerDeployment:
+    deployment = flow.to_deployment(
+        name=name,
+        schedules=[Cron(cron, timezone=load_settings(data).reporting_timezone)],
         parameters={"data": str(data.resolve()), "warehouse": str(warehouse.resolve())},
         concurrency_limit=1,
-        description="Ingest the inbox and publish the credits warehouse, as of today.",
+        description=description,
         tags=["creditrecon"],
     )
     assert isinstance(deployment, RunnerDeployment)  # called outside an event loop: not a coroutine
     return deployment
 
 
-def close_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
-    timezone = load_settings(data).reporting_timezone
-    deployment = month_end_close.to_deployment(
-        name="month-end-close",
-        schedules=[Cron(CLOSE_CRON, timezone=timezone)],
-        parameters={"data": str(data.resolve()), "warehouse": str(warehouse.resolve())},
-        concurrency_limit=1,
-        description="Close the month just ended: its figures never change again.",
-        tags=["creditrecon"],
+def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
+    return _scheduled(
+        nightly,
+        "nightly",
+        NIGHTLY_CRON,
+        data,
+        warehouse,
+        "Ingest the inbox and publish the credits warehouse, as of today.",
     )
-    assert isinstance(deployment, RunnerDeployment)
-    return deployment
+
+
+def close_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
+    return _scheduled(
+        month_end_close,
+        "month-end-close",
+        CLOSE_CRON,
+        data,
+        warehouse,
+        "Close the month just ended: its figures never change again.",
+    )

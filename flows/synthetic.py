@@ -15,29 +15,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from flows.demo_data import CONTACTS_HEADER, LISTING_HEADER
+
 FIRST_ID = 1_300_000_000
-EXPORT_COLUMNS = [
-    "ZoomInfo Contact ID",
-    "ZoomInfo Company ID",
-    "First Name",
-    "Last Name",
-    "Job Title",
-    "Email Address",
-    "Direct Phone Number",
-    "Mobile phone",
-    "Company Name",
-    "Website",
-]
-LISTING_COLUMNS = [
-    "Export ID",
-    "Export Name",
-    "File Name",
-    "Exported By",
-    "Export Date",
-    "Export Type",
-    "Records",
-    "Credits Used",
-]
+EXPORT_COLUMNS = CONTACTS_HEADER
+LISTING_COLUMNS = LISTING_HEADER
 
 
 def _rows_per_file(records: int) -> int:

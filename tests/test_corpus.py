@@ -99,6 +99,13 @@ EXPECTED: dict[str, tuple[str, int, int, int, dict[int, str]]] = {
     D + "15_truncated_last_line.csv": ("loaded", 2, 1, 1, {3: "fewer columns than the header"}),
     D + "16_unbalanced_quote.csv": ("loaded", 1, 0, 1, {2: "a quote is opened and never closed"}),
     D + "17_same_file_twice.csv": ("duplicate", 0, 0, 0, {}),
+    D + "18_mixed_line_endings.csv": (
+        "rejected",
+        3,
+        0,
+        3,
+        {n: "file cannot be read as CSV" for n in (2, 3, 4)},
+    ),
     X + "bom_export.csv": ("loaded", 3, 3, 0, {}),
     X + "formula_export.csv": ("loaded", 1, 1, 0, {}),
     X + "future_export.csv": (

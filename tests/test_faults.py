@@ -67,8 +67,7 @@ def nights(
 @pytest.mark.parametrize(
     "point",
     [
-        "ingest:file:1",
-        "ingest:file:2",
+        "ingest:batch:1",
         "ingest:in-transaction",
         "build:step:charges",
         "build:step:lot_draws",

@@ -14,8 +14,10 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,9 @@ CREATE TABLE IF NOT EXISTS ingest_quarantine (
     reason VARCHAR NOT NULL
 );
 """
+
+FILE = "_file"  # position of a row's file in its batch
+ROWS_PER_FILE = 1 << 32  # ROW = FILE * ROWS_PER_FILE + row number: unique in a batch
 
 REJECT_REASONS = {
     "MISSING COLUMNS": "row has fewer columns than the header (cut short?)",
@@ -191,41 +196,101 @@ def _header(path: Path) -> tuple[list[str], str]:
 
 
 def read_rows(
-    con: duckdb.DuckDBPyConnection, path: Path, headers: list[str], delimiter: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """All rows as text (columns c0..cN, plus ROW = spreadsheet row number) and the rows
-    DuckDB could not split into the header's columns (row_number, raw_row, reason).
-    ``con`` is a scratch in-memory connection."""
+    con: duckdb.DuckDBPyConnection, paths: list[Path], headers: list[str], delimiter: str
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[int, str]]:
+    """All rows of files sharing one header layout, as text.
+
+    Returns the rows (columns c0..cN, FILE = position of the file in ``paths`` and
+    row_number = spreadsheet row number, the header being row 1) and the rows DuckDB
+    could not split into the header's columns (FILE, row_number, raw_row, reason), and
+    why, for a file DuckDB could not read at all (by position; its lines are all rejects).
+    ``con`` is a scratch in-memory connection.
+    """
     con.execute("DROP TABLE IF EXISTS rejects; DROP TABLE IF EXISTS reject_scans")
     columns = {f"c{i}": "VARCHAR" for i in range(len(headers))}
-    rel = con.sql(
-        "SELECT * FROM read_csv($path, auto_detect=false, header=true, delim=$delim, "
-        "quote='\"', escape='\"', columns=$columns, store_rejects=true, ignore_errors=true, "
-        "strict_mode=true, max_line_size=2000000, rejects_table='rejects')",
-        params={"path": str(path), "delim": delimiter, "columns": columns},
-    )
-    rows = rel.pl()
-    rejects = con.sql(
-        # DuckDB reports a short row once per missing column: one row, one reason.
-        "SELECT line::BIGINT AS row_number, first(csv_line ORDER BY column_idx) AS raw_row, "
-        "first(error_type::VARCHAR ORDER BY column_idx) AS error "
-        "FROM rejects GROUP BY line ORDER BY line"
-    ).pl()
-    # DuckDB numbers records (not physical lines) from the header = 1, as a spreadsheet does.
-    # Accepted rows keep file order, so the k-th accepted row is the k-th number not rejected.
-    total = rows.height + rejects.height
-    numbers = (
-        pl.DataFrame({"row_number": pl.int_range(2, total + 2, eager=True)})
-        .join(rejects.select("row_number"), on="row_number", how="anti")
-        .get_column("row_number")
-    )
-    rows = rows.with_columns(numbers.alias(ROW))
-    rejects = rejects.with_columns(
+    position = {str(p): i for i, p in enumerate(paths)}
+    # One scan per file, never one scan over many: DuckDB 2.0.1 reading several files in
+    # one read_csv can drop rows of a malformed file without reporting them as rejected.
+    # The rejects of every scan gather in the same table, read once below.
+    parts = []
+    unreadable: dict[int, str] = {}
+    broken = []
+    for i, path in enumerate(paths):
+        try:
+            table = con.sql(
+                "SELECT * FROM read_csv($path, auto_detect=false, header=true, delim=$delim, "
+                "quote='\"', escape='\"', columns=$columns, store_rejects=true, "
+                "ignore_errors=true, strict_mode=true, max_line_size=2000000, "
+                "rejects_table='rejects')",
+                params={"path": str(path), "delim": delimiter, "columns": columns},
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            # The parser gave up on the whole file (e.g. line endings that change midway):
+            # every line after the header is quarantined as it is, with DuckDB's reason.
+            reason = str(exc).split("\n")[0].removeprefix("Invalid Input Error: ")
+            unreadable[i] = f"file cannot be read as CSV ({reason})"
+            lines = Path(path).read_text(encoding="utf-8-sig").splitlines()[1:]
+            broken.append(
+                pl.DataFrame({"raw_row": lines}, schema={"raw_row": pl.String}).select(
+                    pl.lit(i, dtype=pl.Int64).alias(FILE),
+                    (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("row_number"),
+                    "raw_row",
+                    pl.lit(unreadable[i]).alias("reason"),
+                )
+            )
+            continue
+        part = pl.from_arrow(table)
+        assert isinstance(part, pl.DataFrame)
+        parts.append(part.with_columns(pl.lit(i, dtype=pl.Int64).alias(FILE)))
+    empty = pl.DataFrame(schema={**{c: pl.String for c in columns}, FILE: pl.Int64})
+    rows = pl.concat([empty, *parts], rechunk=False)
+    if parts:  # the rejects tables exist once a scan has run to the end
+        rejects = con.sql(
+            # DuckDB reports a short row once per missing column: one row, one reason.
+            "SELECT s.file_path AS _path, r.line::BIGINT AS row_number, "
+            "first(r.csv_line ORDER BY r.column_idx) AS raw_row, "
+            "first(r.error_type::VARCHAR ORDER BY r.column_idx) AS error "
+            "FROM rejects r JOIN reject_scans s USING (scan_id, file_id) "
+            "GROUP BY ALL ORDER BY ALL"
+        ).pl()
+    else:
+        rejects = pl.DataFrame(
+            schema={
+                "_path": pl.String,
+                "row_number": pl.Int64,
+                "raw_row": pl.String,
+                "error": pl.String,
+            }
+        )
+    rejects = rejects.select(
+        pl.col("_path").replace_strict(position, return_dtype=pl.Int64).alias(FILE),
+        "row_number",
+        "raw_row",
         pl.col("error")
         .replace_strict(REJECT_REASONS, default="row cannot be parsed as CSV")
-        .alias("reason")
-    ).drop("error")
-    return rows, rejects
+        .alias("reason"),
+    )
+    rejects = pl.concat([rejects, *broken])
+    # DuckDB numbers records (not physical lines) from the header = 1, as a spreadsheet does.
+    # Accepted rows keep file order, so a file's k-th accepted row has its k-th number that
+    # was not rejected.
+    k = pl.int_range(pl.len()).over(FILE).alias("_k")
+    rows = rows.with_columns(k)
+    if rejects.height:
+        totals = (
+            pl.concat([rows.select(FILE), rejects.select(FILE)])
+            .group_by(FILE)
+            .len()
+            .select(FILE, pl.int_ranges(2, pl.col("len") + 2).alias("row_number"))
+            .explode("row_number")
+            .join(rejects.select(FILE, "row_number"), on=[FILE, "row_number"], how="anti")
+            .sort(FILE, "row_number")
+            .with_columns(k)
+        )
+        rows = rows.join(totals, on=[FILE, "_k"], how="left", maintain_order="left")
+    else:
+        rows = rows.with_columns((pl.col("_k") + 2).alias("row_number"))
+    return rows.drop("_k"), rejects, unreadable
 
 
 def _raw_json(rows: pl.DataFrame, headers: list[str], positions: list[int]) -> pl.Expr:
@@ -239,118 +304,185 @@ def _raw_json(rows: pl.DataFrame, headers: list[str], positions: list[int]) -> p
     return pl.struct(parts).struct.json_encode() if parts else pl.lit("{}")
 
 
-def record_file(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    fp: Fingerprint,
+@dataclass
+class NewFile:
+    """A file not seen before, ready to stage."""
+
+    source: Source
+    path: Path
+    rel_path: str
+    fp: Fingerprint
+    readable: Path | None = None  # UTF-8 text of the file (a converted copy if need be)
+    headers: tuple[str, ...] = ()
+    delimiter: str | None = None
+    error: str | None = None  # why the whole file is rejected
+
+    @property
+    def file_id(self) -> str:
+        return file_id_of(self.source, self.fp)
+
+    def result(self, status: str, note: str = "") -> FileResult:
+        return FileResult(self.rel_path, self.source.name, status, file_id=self.file_id, note=note)
+
+
+def _manifest_row(
+    f: NewFile,
     result: FileResult,
-    *,
-    delimiter: str | None = None,
+    now: dt.datetime,
     duplicate_of: str | None = None,
-    error: str | None = None,
-) -> None:
-    """The file's row in the manifest, stamped with the ingest time."""
-    con.execute(
-        "INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            result.file_id,
-            source.name,
-            source.vendor,
-            result.path,
-            fp.content_hash,
-            fp.size,
-            result.status,
-            duplicate_of,
-            fp.encoding,
-            delimiter,
-            result.rows_read,
-            result.rows_loaded,
-            result.rows_quarantined,
-            error,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        ],
-    )
+) -> dict[str, object]:
+    return {
+        "file_id": result.file_id,
+        "source": f.source.name,
+        "vendor": f.source.vendor,
+        "path": result.path,
+        "content_hash": f.fp.content_hash,
+        "size_bytes": f.fp.size,
+        "status": result.status,
+        "duplicate_of": duplicate_of,
+        "encoding": f.fp.encoding,
+        "delimiter": f.delimiter,
+        "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "error": f.error,
+        "ingested_at": now,
+    }
 
 
-def stage_file(
+MANIFEST_SCHEMA = pl.Schema(
+    {
+        "file_id": pl.String(),
+        "source": pl.String(),
+        "vendor": pl.String(),
+        "path": pl.String(),
+        "content_hash": pl.String(),
+        "size_bytes": pl.Int64(),
+        "status": pl.String(),
+        "duplicate_of": pl.String(),
+        "encoding": pl.String(),
+        "delimiter": pl.String(),
+        "rows_read": pl.Int64(),
+        "rows_loaded": pl.Int64(),
+        "rows_quarantined": pl.Int64(),
+        "error": pl.String(),
+        "ingested_at": pl.Datetime("us"),
+    }
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def commit(
     con: duckdb.DuckDBPyConnection,
-    reader: duckdb.DuckDBPyConnection,
-    source: Source,
-    path: Path,
-    rel_path: str,
-    fp: Fingerprint,
-    tmpdir: Path,
-) -> FileResult:
-    file_id = file_id_of(source, fp)
-    result = FileResult(rel_path, source.name, "loaded", file_id=file_id)
-    error = None
-    delimiter = None
-    quarantine = pl.DataFrame(
-        schema={"row_number": pl.Int64, "raw_row": pl.String, "reason": pl.String}
-    )
-    staged: pl.DataFrame | None = None
-
-    if fp.size == 0 or not _head(path).strip(b"\xef\xbb\xbf \r\n\t"):
-        result.status, error = "rejected", "file is empty (not even a header row)"
-    else:
-        readable = (
-            path if fp.encoding.startswith("utf-8") else _utf8_copy(path, fp.encoding, tmpdir)
-        )
-        headers, delimiter = _header(readable)
-        rows, rejects = read_rows(reader, readable, headers, delimiter)
-        result.rows_read = rows.height + rejects.height
-        quarantine = pl.concat([quarantine, rejects.select(quarantine.columns)])
-        try:
-            columns = map_headers(source, headers)
-        except FileRejected as exc:
-            error = str(exc)
-            bad = rows.select(
-                pl.col(ROW).alias("row_number"),
-                _raw_json(rows, headers, list(range(len(headers)))).alias("raw_row"),
-                pl.lit(f"file rejected: {error}").alias("reason"),
-            )
-            quarantine = pl.concat([quarantine, bad])
-        else:
-            parsed = parse_and_validate(source, rows, columns, headers)
-            used = sorted(columns.values())
-            bad = rows.join(parsed.rejected, on=ROW).select(
-                pl.col(ROW).alias("row_number"),
-                _raw_json(rows, headers, used).alias("raw_row"),
-                "reason",
-            )
-            quarantine = pl.concat([quarantine, bad])
-            staged = parsed.loaded.rename({ROW: "row_number"})
-        if error:
-            result.status = "rejected"
-
-    result.rows_loaded = staged.height if staged is not None else 0
-    result.rows_quarantined = quarantine.height
-    result.note = error or ""
+    source: Source | None,
+    staged: pl.DataFrame | None,
+    quarantine: pl.DataFrame | None,
+    manifest: list[dict[str, object]],
+) -> None:
+    """Staged rows, quarantine rows and manifest rows of a batch: all or nothing."""
     con.execute("BEGIN TRANSACTION")
     try:
-        if staged is not None and staged.height:
+        if source is not None and staged is not None and staged.height:
             cols = ", ".join(staged.columns)
             con.register("staged_df", staged)
-            con.execute(
-                f"INSERT INTO stg_{source.name} (file_id, {cols}) SELECT ?, {cols} FROM staged_df",
-                [file_id],
-            )
+            con.execute(f"INSERT INTO stg_{source.name} ({cols}) SELECT {cols} FROM staged_df")
             con.unregister("staged_df")
-        if quarantine.height:
-            con.register("quarantine_df", quarantine.sort("row_number"))
+        if quarantine is not None and quarantine.height:
+            con.register("quarantine_df", quarantine)
             con.execute(
                 "INSERT INTO ingest_quarantine "
-                "SELECT ?, row_number, raw_row, reason FROM quarantine_df",
-                [file_id],
+                "SELECT file_id, row_number, raw_row, reason FROM quarantine_df"
             )
             con.unregister("quarantine_df")
         failpoint("ingest:in-transaction")
-        record_file(con, source, fp, result, delimiter=delimiter, error=error)
+        if manifest:
+            con.register("manifest_df", pl.DataFrame(manifest, schema=MANIFEST_SCHEMA))
+            con.execute(
+                f"INSERT INTO ingest_files SELECT {', '.join(MANIFEST_SCHEMA)} FROM manifest_df"
+            )
+            con.unregister("manifest_df")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return result
+
+
+def stage_batch(
+    con: duckdb.DuckDBPyConnection, reader: duckdb.DuckDBPyConnection, batch: list[NewFile]
+) -> list[FileResult]:
+    """Stage files of one source and one header layout: one read, one validation, one
+    transaction (a crash leaves every file of the batch ingested or none)."""
+    source, headers, delimiter = batch[0].source, list(batch[0].headers), batch[0].delimiter
+    assert delimiter is not None
+    rows, rejects, unreadable = read_rows(
+        reader, [f.readable or f.path for f in batch], headers, delimiter
+    )
+    quarantine = [rejects.select(FILE, "row_number", "raw_row", "reason")]
+    staged = None
+    error = None
+    try:
+        columns = map_headers(source, headers)
+    except FileRejected as exc:
+        error = str(exc)
+        quarantine.append(
+            rows.select(
+                FILE,
+                "row_number",
+                _raw_json(rows, headers, list(range(len(headers)))).alias("raw_row"),
+                pl.lit(f"file rejected: {error}").alias("reason"),
+            )
+        )
+    else:
+        # ROW must be unique across the batch: file position and row number in one integer.
+        rows = rows.with_columns((pl.col(FILE) * ROWS_PER_FILE + pl.col("row_number")).alias(ROW))
+        parsed = parse_and_validate(source, rows, columns, headers)
+        used = sorted(columns.values())
+        quarantine.append(
+            rows.join(parsed.rejected, on=ROW).select(
+                FILE, "row_number", _raw_json(rows, headers, used).alias("raw_row"), "reason"
+            )
+        )
+        staged = parsed.loaded.select(
+            (pl.col(ROW) // ROWS_PER_FILE).alias(FILE),
+            (pl.col(ROW) % ROWS_PER_FILE).alias("row_number"),
+            pl.exclude(ROW),
+        )
+    ids = {i: f.file_id for i, f in enumerate(batch)}
+
+    def with_file_id(frame: pl.DataFrame) -> pl.DataFrame:
+        file_id = pl.col(FILE).replace_strict(ids, return_dtype=pl.String).alias("file_id")
+        return frame.select(file_id, pl.exclude(FILE))
+
+    bad = pl.concat(quarantine).sort(FILE, "row_number")
+    read = pl.concat([rows.select(FILE), rejects.select(FILE)]).get_column(FILE).value_counts()
+    counts = {
+        "read": dict(read.iter_rows()),
+        "loaded": dict(staged.get_column(FILE).value_counts().iter_rows())
+        if staged is not None
+        else {},
+        "quarantined": dict(bad.get_column(FILE).value_counts().iter_rows()),
+    }
+    now = _now()
+    results, manifest = [], []
+    for i, f in enumerate(batch):
+        f.error = error or unreadable.get(i)
+        r = f.result("rejected" if f.error else "loaded", note=f.error or "")
+        r.rows_read = counts["read"].get(i, 0)
+        r.rows_loaded = counts["loaded"].get(i, 0)
+        r.rows_quarantined = counts["quarantined"].get(i, 0)
+        results.append(r)
+        manifest.append(_manifest_row(f, r, now))
+    commit(
+        con,
+        source,
+        with_file_id(staged) if staged is not None else None,
+        with_file_id(bad),
+        manifest,
+    )
+    return results
 
 
 # --- the inbox -----------------------------------------------------------------------------
@@ -373,46 +505,85 @@ def discover(data: Path) -> list[tuple[Source, Path]]:
     return found
 
 
+# A batch is read into memory whole: this bounds memory (and keeps the few fixed costs of a
+# read and a validation small against the rows they cover).
+BATCH_BYTES = 64 << 20
+
+
+def _batches(files: list[NewFile]) -> list[list[NewFile]]:
+    """Files of one source and header layout, in arrival order, up to BATCH_BYTES each."""
+    groups: dict[tuple[str, tuple[str, ...], str | None], list[list[NewFile]]] = {}
+    for f in files:
+        chunks = groups.setdefault((f.source.name, f.headers, f.delimiter), [[]])
+        if chunks[-1] and sum(g.fp.size for g in chunks[-1]) + f.fp.size > BATCH_BYTES:
+            chunks.append([])
+        chunks[-1].append(f)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
 def ingest(data: Path, store: Path) -> IngestResult:
     """Stage every new file under ``data`` into the ingest store at ``store``."""
     data = data.resolve()
     result = IngestResult()
-    files = discover(data)
+    found = discover(data)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        # hashlib hashes without the GIL: the cores share the reading.
+        fingerprints = list(pool.map(fingerprint, [path for _, path in found]))
     con = open_store(store)
     reader = duckdb.connect()
     try:
+        # (source, content hash) -> every path already ingested with it, first one first.
+        known: dict[tuple[str, str], list[str]] = {}
+        for source_name, content_hash, path in con.sql(
+            "SELECT source, content_hash, path FROM ingest_files ORDER BY ingested_at, path"
+        ).fetchall():
+            known.setdefault((source_name, content_hash), []).append(path)
+        new: list[NewFile] = []
+        duplicates: list[tuple[NewFile, str]] = []
+        for (source, path), fp in zip(found, fingerprints, strict=True):
+            f = NewFile(source, path, path.relative_to(data).as_posix(), fp)
+            if source.snapshot:
+                result.current_config[source.name] = f.file_id
+            seen = known.setdefault((source.name, fp.content_hash), [])
+            if f.rel_path in seen:
+                result.files.append(f.result("unchanged"))
+            elif seen:
+                duplicates.append((f, seen[0]))
+            else:
+                seen.append(f.rel_path)
+                new.append(f)
+
         with tempfile.TemporaryDirectory(dir=store.parent, prefix=".ingest-") as tmp:
-            for source, path in files:
-                rel_path = path.relative_to(data).as_posix()
-                fp = fingerprint(path)
-                file_id = file_id_of(source, fp)
-                if source.snapshot:
-                    result.current_config[source.name] = file_id
-                found: list[tuple[str]] = con.execute(
-                    "SELECT path FROM ingest_files WHERE source = ? AND content_hash = ? "
-                    "ORDER BY (path = ?) DESC, ingested_at, path LIMIT 1",
-                    [source.name, fp.content_hash, rel_path],
-                ).fetchall()
-                seen = found[0] if found else None
-                if seen and seen[0] == rel_path:
-                    result.files.append(
-                        FileResult(rel_path, source.name, "unchanged", file_id=file_id)
-                    )
-                elif seen:
-                    duplicate = FileResult(
-                        rel_path,
-                        source.name,
-                        "duplicate",
-                        file_id=file_id,
-                        note=f"same content as {seen[0]}",
-                    )
-                    record_file(con, source, fp, duplicate, duplicate_of=seen[0])
-                    result.files.append(duplicate)
-                else:
-                    failpoint(f"ingest:file:{result.count('loaded') + 1}")
-                    result.files.append(
-                        stage_file(con, reader, source, path, rel_path, fp, Path(tmp))
-                    )
+            empty = []
+            for f in new:
+                if f.fp.size == 0 or not _head(f.path).strip(b"\xef\xbb\xbf \r\n\t"):
+                    f.error = "file is empty (not even a header row)"
+                    empty.append(f)
+                    continue
+                f.readable = (
+                    f.path
+                    if f.fp.encoding.startswith("utf-8")
+                    else _utf8_copy(f.path, f.fp.encoding, Path(tmp))
+                )
+                headers, f.delimiter = _header(f.readable)
+                f.headers = tuple(headers)
+            for i, batch in enumerate(_batches([f for f in new if f not in empty]), start=1):
+                failpoint(f"ingest:batch:{i}")
+                result.files.extend(stage_batch(con, reader, batch))
+
+        # Files with no rows to stage: the manifest says what they were.
+        now = _now()
+        manifest = []
+        for f in empty:
+            r = f.result("rejected", note=f.error or "")
+            result.files.append(r)
+            manifest.append(_manifest_row(f, r, now))
+        for f, first in duplicates:
+            r = f.result("duplicate", note=f"same content as {first}")
+            result.files.append(r)
+            manifest.append(_manifest_row(f, r, now, duplicate_of=first))
+        if manifest:
+            commit(con, None, None, None, manifest)
         for s in SOURCES:
             if s.snapshot:
                 result.current_config.setdefault(s.name, None)

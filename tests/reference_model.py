@@ -193,7 +193,8 @@ class Model:
         def key(ev: tuple[dt.datetime, int, object]) -> tuple[object, ...]:
             at, kind, obj = ev
             if isinstance(obj, tuple):
-                return (at, kind, order[obj[0].export_id], obj[1])
+                # Records of one export are charged in record key order (ledger.mark_charges).
+                return (at, kind, order[obj[0].export_id], obj[0].keys[obj[1]], obj[1])
             assert isinstance(obj, Reversal)
             return (at, kind, obj.on, obj.ticket)
 
@@ -315,7 +316,7 @@ class Model:
             mine = [c for c in charges if c.key == r.reference and c.at < midnight(r.on)]
             target = [max(mine, key=lambda c: c.at)]
         undone = []
-        for charge in sorted(target, key=lambda c: (c.at, c.row), reverse=True):
+        for charge in sorted(target, key=lambda c: (c.at, c.key, c.row), reverse=True):
             if len(undone) == r.credits:
                 break
             if not charge.reversed:

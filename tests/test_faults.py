@@ -72,6 +72,7 @@ def nights(
         "build:step:charges",
         "build:step:lot_draws",
         "build:step:quarantine",
+        "build:write",
         "build:publish",
     ],
 )
@@ -88,7 +89,11 @@ def test_killed_run_changes_nothing_and_the_next_run_catches_up(
 
     assert night(data, warehouse) == 0
     assert tables(warehouse) == uninterrupted
-    leftovers = [p.name for p in warehouse.parent.iterdir() if ".building-" in p.name]
+    leftovers = [
+        p.name
+        for p in warehouse.parent.iterdir()
+        if ".building-" in p.name or ".scratch-" in p.name
+    ]
     assert leftovers == []
 
 

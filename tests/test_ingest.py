@@ -9,6 +9,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schemas.inputs import SOURCE_BY_NAME
 from schemas.parse import FileRejected, map_headers, normalise_header
@@ -270,3 +272,59 @@ def test_parse_is_columnar_on_a_large_file(tmp_path: Path) -> None:
     assert rows(con, "SELECT count(*) AS n, max(row_number) AS last FROM stg_zoominfo_exports") == [
         {"n": n, "last": n + 1}
     ]
+
+
+# Lines of a malformed export listing: good rows, short and long rows, an unclosed quote,
+# a stray quote, a quoted newline, blank lines, a stray carriage return.
+LISTING_LINES = [
+    "L{n},x,f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1",
+    "L{n},x,f{n}.csv,a@x.test",
+    "L{n},x,f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1,extra",
+    'L{n},"open quote,f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1',
+    'L{n},5" screen,f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1',
+    'L{n},"two\nlines",f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1',
+    "",
+    "L{n},x,f{n}.csv,a@x.test,2025-01-0{d} 10:00:00,Contacts,1,1\r",
+]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(range(len(LISTING_LINES))), max_size=6),
+            st.booleans(),  # ends with a newline
+        ),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_a_night_of_many_files_gives_each_file_what_it_gives_alone(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[list[int], bool]]
+) -> None:
+    """Files of one layout are staged in batches; a malformed file must not take rows of
+    another with it, nor lose its own (DuckDB reading many files in one scan did)."""
+    texts = {}
+    for i, (kinds, newline) in enumerate(files):
+        lines = [LISTING_LINES[k].format(n=i * 10 + j, d=1 + j % 9) for j, k in enumerate(kinds)]
+        text = LISTING + "\n".join(lines) + ("\n" if newline else "")
+        if text not in texts.values():  # the same bytes twice would be a duplicate
+            texts[f"inbox/zoominfo/downloads/l{i:02d}.csv"] = text
+    query = (
+        "SELECT f.path, f.status, f.rows_read, f.rows_loaded, f.rows_quarantined, "
+        "list(q.row_number ORDER BY q.row_number) FILTER (WHERE q.row_number IS NOT NULL), "
+        "(SELECT list(s.export_id ORDER BY s.row_number) FROM stg_zoominfo_downloads s "
+        " WHERE s.file_id = f.file_id) "
+        "FROM ingest_files f LEFT JOIN ingest_quarantine q USING (file_id) "
+        "WHERE f.source = 'zoominfo_downloads' GROUP BY ALL ORDER BY f.path"
+    )
+    together = ingested(tmp_path_factory.mktemp("together"), texts).sql(query).fetchall()
+    alone = []
+    for path, text in texts.items():
+        con = ingested(tmp_path_factory.mktemp("alone"), {path: text})
+        alone += con.sql(query).fetchall()
+    assert together == alone
+    for _path, _status, read, loaded, quarantined, _rows, _ids in together:
+        assert read == loaded + quarantined

@@ -117,6 +117,12 @@ PUBLISHED = [
 ]
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for a run (CREDITRECON_MEMORY_LIMIT, default 3GB): past it,
+    DuckDB spills to disk rather than growing. 3GB keeps a 10M-record night under 4 GiB."""
+    return os.environ.get("CREDITRECON_MEMORY_LIMIT", "3GB")
+
+
 class AuditFailed(Exception):
     """A rule the warehouse must satisfy does not hold; nothing was published."""
 
@@ -300,10 +306,16 @@ def build(
     side_building = [d.with_name(f".{d.name}.building-{os.getpid()}") for d in side_dirs]
     for stale in warehouse.parent.glob(f".{warehouse.name}.building-*"):
         stale.unlink()  # left by a run that was killed; we hold the lock, so nobody uses it
+    for stale in warehouse.parent.glob(f".{warehouse.name}.scratch-*"):
+        shutil.rmtree(stale)
     for d in side_dirs:
         for stale in warehouse.parent.glob(f".{d.name}.*"):
             shutil.rmtree(stale)
-    con = duckdb.connect(str(building))
+    # Intermediate tables live in memory (spilling to a scratch folder past the limit), not
+    # in the new file: writing them compressed to disk, only to drop them, cost more than
+    # computing them. Only the published tables are copied into the file at the end.
+    scratch = warehouse.with_name(f".{warehouse.name}.scratch-{os.getpid()}")
+    con = duckdb.connect(config={"memory_limit": memory_limit(), "temp_directory": str(scratch)})
     try:
         con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
         con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
@@ -360,26 +372,27 @@ def build(
             raise AuditFailed("; ".join(failures))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
         con.execute("DETACH ingest")
-        keep = set(PUBLISHED)
-        for (table,) in con.sql(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
-        ).fetchall():
-            if table not in keep:
-                con.execute(f"DROP TABLE {table}")
+        failpoint("build:write")
+        con.execute(f"ATTACH '{building}' AS warehouse")
+        for table in PUBLISHED:
+            con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
+        con.execute("USE warehouse")
         for macro in MACROS:
             con.execute((MODELS / macro).read_text())
         _describe(con)
-        con.execute("CHECKPOINT")
+        con.execute("USE memory")
+        con.execute("DETACH warehouse")
         _write_disputes(con, side_building[1])
         if parquet:
             _write_parquet(con, side_building[0])
     except BaseException:
         con.close()
         building.unlink(missing_ok=True)
-        for d in side_building:
+        for d in [*side_building, scratch]:
             shutil.rmtree(d, ignore_errors=True)
         raise
     con.close()
+    shutil.rmtree(scratch, ignore_errors=True)
     with open(building, "rb") as f:
         os.fsync(f.fileno())
     failpoint("build:publish")

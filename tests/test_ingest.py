@@ -4,6 +4,7 @@ and rows read = rows loaded + rows quarantined, file by file."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from schemas.inputs import SOURCE_BY_NAME
 from schemas.parse import FileRejected, map_headers, normalise_header
 from tests.conftest import rows
+from transforms import ingest as ingest_module
 from transforms.ingest import ingest
 
 LISTING = (
@@ -328,3 +330,43 @@ def test_a_night_of_many_files_gives_each_file_what_it_gives_alone(
     assert together == alone
     for _path, _status, read, loaded, quarantined, _rows, _ids in together:
         assert read == loaded + quarantined
+
+
+ROW_OK = "L1,x,a.csv,a@x.test,2025-01-02 10:00:00,Contacts,1,1\n"
+
+
+def test_a_file_seen_before_is_not_read_again_unless_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Path, size and modification time unchanged: the file is not hashed again (years of
+    inbox files are not re-read every night). Any change of time or bytes: it is."""
+    listing = "inbox/zoominfo/downloads/d.csv"
+    data = drop(tmp_path / "data", {listing: LISTING + ROW_OK})
+    store = tmp_path / "w.ingest.duckdb"
+    ingest(data, store)
+
+    read: list[str] = []
+    real = ingest_module.fingerprint
+
+    def counting(path: Path) -> ingest_module.Fingerprint:
+        read.append(path.relative_to(data).as_posix())
+        return real(path)
+
+    monkeypatch.setattr(ingest_module, "fingerprint", counting)
+    assert {f.status for f in ingest(data, store).files} == {"unchanged"}
+    assert read == []
+
+    # Touched, same bytes: read once, still the same file; then not read again.
+    path = data / listing
+    later = path.stat().st_mtime_ns + 10**9
+    os.utime(path, ns=(later, later))
+    assert {f.status for f in ingest(data, store).files} == {"unchanged"}
+    assert read == [listing]
+    ingest(data, store)
+    assert read == [listing]
+
+    # Rewritten in place with new bytes of the same size: loaded as new content.
+    path.write_text(LISTING + ROW_OK.replace("L1,", "L2,"))
+    os.utime(path, ns=(later + 10**9, later + 10**9))
+    by_path = {f.path: f.status for f in ingest(data, store).files}
+    assert by_path[listing] == "loaded"

@@ -117,6 +117,9 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     con.execute(MANIFEST_DDL)
+    # The file's modification time (ns) when last seen: a file whose path, size and time
+    # are unchanged is not read and hashed again. Added after the first stores were made.
+    con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT")
     for s in SOURCES:
         con.execute(staging_ddl(s))
     return con
@@ -130,6 +133,7 @@ class Fingerprint:
     content_hash: str
     size: int
     encoding: str  # utf-8 | utf-8-sig | cp1252 | latin-1
+    modified_ns: int | None = None
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -162,7 +166,7 @@ def fingerprint(path: Path) -> Fingerprint:
             encoding = "cp1252"
         except UnicodeDecodeError:
             encoding = "latin-1"
-    return Fingerprint(h.hexdigest(), size, encoding)
+    return Fingerprint(h.hexdigest(), size, encoding, path.stat().st_mtime_ns)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:
@@ -347,6 +351,7 @@ def _manifest_row(
         "rows_quarantined": result.rows_quarantined,
         "error": f.error,
         "ingested_at": now,
+        "modified_ns": f.fp.modified_ns,
     }
 
 
@@ -367,6 +372,7 @@ MANIFEST_SCHEMA = pl.Schema(
         "rows_quarantined": pl.Int64(),
         "error": pl.String(),
         "ingested_at": pl.Datetime("us"),
+        "modified_ns": pl.Int64(),
     }
 )
 
@@ -400,9 +406,8 @@ def commit(
         failpoint("ingest:in-transaction")
         if manifest:
             con.register("manifest_df", pl.DataFrame(manifest, schema=MANIFEST_SCHEMA))
-            con.execute(
-                f"INSERT INTO ingest_files SELECT {', '.join(MANIFEST_SCHEMA)} FROM manifest_df"
-            )
+            cols = ", ".join(MANIFEST_SCHEMA)
+            con.execute(f"INSERT INTO ingest_files ({cols}) SELECT {cols} FROM manifest_df")
             con.unregister("manifest_df")
         con.execute("COMMIT")
     except BaseException:
@@ -526,12 +531,29 @@ def ingest(data: Path, store: Path) -> IngestResult:
     data = data.resolve()
     result = IngestResult()
     found = discover(data)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        # hashlib hashes without the GIL: the cores share the reading.
-        fingerprints = list(pool.map(fingerprint, [path for _, path in found]))
     con = open_store(store)
     reader = duckdb.connect()
     try:
+        # A file seen before with the same path, size and modification time is not hashed
+        # again (the inbox keeps years of files; reading them all every night is the slow
+        # part of a quiet night).
+        seen_before = {
+            (path, size, modified): Fingerprint(content_hash, size, encoding, modified)
+            for path, size, modified, content_hash, encoding in con.sql(
+                "SELECT path, size_bytes, modified_ns, content_hash, encoding FROM ingest_files "
+                "WHERE modified_ns IS NOT NULL"
+            ).fetchall()
+        }
+        stats = [p.stat() for _, p in found]
+        known_fp = [
+            seen_before.get((p.relative_to(data).as_posix(), st.st_size, st.st_mtime_ns))
+            for (_, p), st in zip(found, stats, strict=True)
+        ]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            # hashlib hashes without the GIL: the cores share the reading.
+            to_hash = [p for (_, p), k in zip(found, known_fp, strict=True) if not k]
+            hashed = iter(list(pool.map(fingerprint, to_hash)))
+        fingerprints = [k or next(hashed) for k in known_fp]
         # (source, content hash) -> every path already ingested with it, first one first.
         known: dict[tuple[str, str], list[str]] = {}
         for source_name, content_hash, path in con.sql(
@@ -539,6 +561,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
         ).fetchall():
             known.setdefault((source_name, content_hash), []).append(path)
         new: list[NewFile] = []
+        touched: list[list[object]] = []  # unchanged content, new modification time
         duplicates: list[tuple[NewFile, str]] = []
         for (source, path), fp in zip(found, fingerprints, strict=True):
             f = NewFile(source, path, path.relative_to(data).as_posix(), fp)
@@ -547,6 +570,8 @@ def ingest(data: Path, store: Path) -> IngestResult:
             seen = known.setdefault((source.name, fp.content_hash), [])
             if f.rel_path in seen:
                 result.files.append(f.result("unchanged"))
+                if (f.rel_path, fp.size, fp.modified_ns) not in seen_before:
+                    touched.append([fp.modified_ns, f.rel_path, fp.content_hash])
             elif seen:
                 duplicates.append((f, seen[0]))
             else:
@@ -584,6 +609,11 @@ def ingest(data: Path, store: Path) -> IngestResult:
             manifest.append(_manifest_row(f, r, now, duplicate_of=first))
         if manifest:
             commit(con, None, None, None, manifest)
+        if touched:
+            con.executemany(
+                "UPDATE ingest_files SET modified_ns = ? WHERE path = ? AND content_hash = ?",
+                touched,
+            )
         for s in SOURCES:
             if s.snapshot:
                 result.current_config.setdefault(s.name, None)

@@ -1,10 +1,11 @@
 """Inbox -> ingest store: every row of every input file is staged or quarantined.
 
 The ingest store is a DuckDB file private to the pipeline (analysts never open it), so
-ingest never waits on a reader. Each file is staged in one transaction together with its
-quarantine rows and its manifest row: a crash leaves a file either fully ingested or not
-at all. A file is known by its content hash, so the same bytes under a new name are
-recorded as a duplicate and not loaded twice.
+ingest never waits on a reader. New files of one source and header layout are staged in
+batches (one validation for many small files); a batch's rows, quarantine rows and
+manifest rows go in one transaction, so a crash leaves each file fully ingested or not at
+all. A file is known by its content hash, so the same bytes under a new name are recorded
+as a duplicate and not loaded twice.
 """
 
 from __future__ import annotations
@@ -418,8 +419,8 @@ def commit(
 def stage_batch(
     con: duckdb.DuckDBPyConnection, reader: duckdb.DuckDBPyConnection, batch: list[NewFile]
 ) -> list[FileResult]:
-    """Stage files of one source and one header layout: one read, one validation, one
-    transaction (a crash leaves every file of the batch ingested or none)."""
+    """Stage files of one source and one header layout: one validation, one transaction
+    (a crash leaves every file of the batch ingested or none)."""
     source, headers, delimiter = batch[0].source, list(batch[0].headers), batch[0].delimiter
     assert delimiter is not None
     rows, rejects, unreadable = read_rows(

@@ -280,8 +280,11 @@ def parse_and_validate(
         errors.append((pl.lit(label[f.name] + ": ") + error).alias(f"_err_{f.name}"))
     typed = raw.with_columns(pl.col(ROW).cast(pl.Int64)).select(*exprs, *errors)
 
+    error_columns = [c for c in typed.columns if c.startswith("_err_")]
     parse_errors = (
-        typed.select(ROW, *[c for c in typed.columns if c.startswith("_err_")])
+        typed.select(ROW, *error_columns)
+        # Most rows have no error: unpivot only the ones that do.
+        .filter(pl.any_horizontal(pl.col(error_columns).is_not_null()))
         .unpivot(index=ROW, variable_name="column", value_name="reason")
         .drop_nulls("reason")
         .with_columns(pl.col("column").str.strip_prefix("_err_"))

@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -416,11 +416,23 @@ def commit(
         raise
 
 
-def stage_batch(
-    con: duckdb.DuckDBPyConnection, reader: duckdb.DuckDBPyConnection, batch: list[NewFile]
-) -> list[FileResult]:
-    """Stage files of one source and one header layout: one validation, one transaction
-    (a crash leaves every file of the batch ingested or none)."""
+@dataclass
+class StagedBatch:
+    """A batch read and validated, ready to be written in one transaction."""
+
+    results: list[FileResult]
+    source: Source
+    staged: pl.DataFrame | None
+    quarantine: pl.DataFrame
+    manifest: list[dict[str, object]]
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> list[FileResult]:
+        commit(con, self.source, self.staged, self.quarantine, self.manifest)
+        return self.results
+
+
+def stage_batch(reader: duckdb.DuckDBPyConnection, batch: list[NewFile]) -> StagedBatch:
+    """Read and validate files of one source and one header layout together."""
     source, headers, delimiter = batch[0].source, list(batch[0].headers), batch[0].delimiter
     assert delimiter is not None
     rows, rejects, unreadable = read_rows(
@@ -481,14 +493,13 @@ def stage_batch(
         r.rows_quarantined = counts["quarantined"].get(i, 0)
         results.append(r)
         manifest.append(_manifest_row(f, r, now))
-    commit(
-        con,
+    return StagedBatch(
+        results,
         source,
         with_file_id(staged) if staged is not None else None,
         with_file_id(bad),
         manifest,
     )
-    return results
 
 
 # --- the inbox -----------------------------------------------------------------------------
@@ -593,9 +604,18 @@ def ingest(data: Path, store: Path) -> IngestResult:
                 )
                 headers, f.delimiter = _header(f.readable)
                 f.headers = tuple(headers)
-            for i, batch in enumerate(_batches([f for f in new if f not in empty]), start=1):
-                failpoint(f"ingest:batch:{i}")
-                result.files.extend(stage_batch(con, reader, batch))
+            # A batch is written (one transaction, in order) while the next one is read and
+            # validated: the two share the cores instead of taking turns.
+            with ThreadPoolExecutor(max_workers=1) as writer:
+                writing: Future[list[FileResult]] | None = None
+                for i, batch in enumerate(_batches([f for f in new if f not in empty]), start=1):
+                    failpoint(f"ingest:batch:{i}")
+                    staged = stage_batch(reader, batch)
+                    if writing:
+                        result.files.extend(writing.result())
+                    writing = writer.submit(staged.write, con)
+                if writing:
+                    result.files.extend(writing.result())
 
         # Files with no rows to stage: the manifest says what they were.
         now = _now()

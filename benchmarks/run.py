@@ -39,14 +39,19 @@ con.close()
 """
 
 NIGHT = """
-import datetime as dt, sys
+import datetime as dt, sys, time
 from pathlib import Path
 from transforms.build import RunParams, build
 from transforms.ingest import ingest, ingest_store_path
 warehouse = Path(sys.argv[2])
 store = ingest_store_path(warehouse)
+started = time.perf_counter()
 result = ingest(Path(sys.argv[1]), store)
-build(store, warehouse, RunParams(dt.date.fromisoformat(sys.argv[3])), result.current_config)
+print("STEP", time.perf_counter() - started, "ingest")
+build(
+    store, warehouse, RunParams(dt.date.fromisoformat(sys.argv[3])), result.current_config,
+    on_step=lambda name, seconds: print("STEP", seconds, name),
+)
 """
 
 MEASURE = """
@@ -58,8 +63,9 @@ print("RESULT", time.perf_counter() - start, resource.getrusage(resource.RUSAGE_
 """
 
 
-def step(code: str, *args: str) -> tuple[float, float]:
-    """Seconds and peak resident memory (MiB) of `code` run in a fresh interpreter."""
+def step(code: str, *args: str) -> tuple[float, float, dict[str, float]]:
+    """Seconds, peak resident memory (MiB) and the steps it reported (STEP seconds name)
+    of `code` run in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, code, *args],
         cwd=REPO,
@@ -69,7 +75,18 @@ def step(code: str, *args: str) -> tuple[float, float]:
     ).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT"))
     _, seconds, rss_kb = line.split()
-    return float(seconds), int(rss_kb) / 1024
+    steps = {
+        name: float(secs)
+        for _, secs, name in (
+            s.split(maxsplit=2) for s in out.splitlines() if s.startswith("STEP ")
+        )
+    }
+    return float(seconds), int(rss_kb) / 1024, steps
+
+
+def slowest(steps: dict[str, float], n: int = 6) -> str:
+    top = sorted(steps.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {secs:.1f} s" for name, secs in top)
 
 
 def machine() -> str:
@@ -92,7 +109,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
 
 
-def run(records: int) -> dict[str, float]:
+def run(records: int) -> dict[str, float | str]:
     from flows.synthetic import add_day, generate
 
     root = OUT / str(records)
@@ -109,12 +126,12 @@ def run(records: int) -> dict[str, float]:
     for p in (data / "inbox").rglob("day*"):
         p.unlink()
 
-    floor_s, floor_mb = step(FLOOR, str(data), str(root / "floor.duckdb"))
-    full_s, full_mb = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
+    floor_s, floor_mb, _ = step(FLOOR, str(data), str(root / "floor.duckdb"))
+    full_s, full_mb, full_steps = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
     day = add_day(
         data, dt.date(2025, 7, 1), records=max(1000, records // 180), known_ids=generated["new_ids"]
     )
-    inc_s, inc_mb = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
+    inc_s, inc_mb, inc_steps = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
     return {
         "records": records,
         "day_records": day["export_rows"],
@@ -124,6 +141,8 @@ def run(records: int) -> dict[str, float]:
         "full_mb": full_mb,
         "inc_s": inc_s,
         "inc_mb": inc_mb,
+        "full_steps": slowest(full_steps),
+        "inc_steps": slowest(inc_steps),
     }
 
 
@@ -146,6 +165,10 @@ def main() -> None:
             f"{r['inc_s']:.1f} s (+{r['day_records']:,}) | "
             f"{r['floor_mb']:.0f} / {r['full_mb']:.0f} / {r['inc_mb']:.0f} MiB |"
         )
+    lines.append("\nSlowest steps (seconds):\n")
+    for r in results:
+        lines.append(f"- {r['records']:,} full rebuild: {r['full_steps']}")
+        lines.append(f"- {r['records']:,} incremental night: {r['inc_steps']}")
     text = "\n".join(lines) + "\n"
     print(text)
     with open(HERE / "results.md", "a") as f:

@@ -66,8 +66,15 @@ def ingest_inbox(data: Path, store: Path) -> IngestResult:
 def build_warehouse(
     store: Path, warehouse: Path, params: RunParams, current_config: dict[str, str | None]
 ) -> dict[str, int]:
-    counts = build(store, warehouse, params, current_config)
-    get_run_logger().info("published %s: %s", warehouse, counts)
+    log = get_run_logger()
+    counts = build(
+        store,
+        warehouse,
+        params,
+        current_config,
+        on_step=lambda step, seconds: log.info("build %s: %.1f s", step, seconds),
+    )
+    log.info("published %s: %s", warehouse, counts)
     return counts
 
 

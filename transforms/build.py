@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -295,12 +296,23 @@ def build(
     params: RunParams,
     current_config: dict[str, str | None],
     parquet: bool = True,
+    on_step: Callable[[str, float], None] | None = None,
 ) -> dict[str, int]:
     """Build every mart into a fresh file, audit it, then swap it in. Returns row counts.
 
     Beside it, swapped in right after the warehouse: ``<name>-disputes/`` (a CSV per
     vendor and month for support tickets) and, with ``parquet``, ``<name>-parquet/``.
+    ``on_step(name, seconds)`` hears how long each step and each phase of the publish took.
     """
+    clock = time.perf_counter()
+
+    def done(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if on_step:
+            on_step(name, now - clock)
+        clock = now
+
     building = warehouse.with_name(f".{warehouse.name}.building-{os.getpid()}")
     side_dirs = [parquet_dir(warehouse), disputes_dir(warehouse)]
     side_building = [d.with_name(f".{d.name}.building-{os.getpid()}") for d in side_dirs]
@@ -346,6 +358,7 @@ def build(
                 for s in SOURCES
             )
         )
+        done("setup")
         for name, step in STEPS:
             failpoint(f"build:step:{name}")
             try:
@@ -355,6 +368,7 @@ def build(
                     step(con)
             except duckdb.Error as exc:
                 raise RuntimeError(f"step {name} failed: {exc}") from exc
+            done(name)
         con.execute(
             "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "
             "?::INTEGER AS reexport_window_months, ? AS inputs_fingerprint, "
@@ -370,6 +384,7 @@ def build(
         failures = _audits(con)
         if failures:
             raise AuditFailed("; ".join(failures))
+        done("audits")
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
         con.execute("DETACH ingest")
         failpoint("build:write")
@@ -382,9 +397,11 @@ def build(
         _describe(con)
         con.execute("USE memory")
         con.execute("DETACH warehouse")
+        done("write warehouse file")
         _write_disputes(con, side_building[1])
         if parquet:
             _write_parquet(con, side_building[0])
+        done("write disputes and parquet")
     except BaseException:
         con.close()
         building.unlink(missing_ok=True)

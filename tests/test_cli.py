@@ -14,6 +14,7 @@ import httpx
 
 from tests.conftest import write_folder
 from tests.test_monthly_balances import EXPECTED, SCENARIO
+from transforms.build import STEPS
 
 CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
 
@@ -88,6 +89,27 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
         "ingest_inbox",
         "build_warehouse",
     }
+    # Each build step's time is in the run's log, in the order the steps ran.
+    latest = httpx.post(
+        f"{prefect_api}/flow_runs/filter", json={"limit": 50, "sort": "START_TIME_DESC"}
+    ).json()
+    nightly_run = next(r for r in latest if flows[r["flow_id"]] == "creditrecon-nightly")
+    logs = httpx.post(
+        f"{prefect_api}/logs/filter",
+        json={"limit": 200, "logs": {"flow_run_id": {"any_": [nightly_run["id"]]}}},
+    ).json()
+    timed = [
+        m.split(":")[0].removeprefix("build ")
+        for m in (log["message"] for log in logs)
+        if m.startswith("build ") and m.endswith(" s")
+    ]
+    assert timed == [
+        "setup",
+        *(name for name, _ in STEPS),
+        "audits",
+        "write warehouse file",
+        "write disputes and parquet",
+    ]
 
 
 def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Path) -> None:

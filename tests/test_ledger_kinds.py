@@ -269,3 +269,24 @@ def test_pool_true_up_for_a_contract_without_reset(tmp_path: Path) -> None:
         ("2025-02-01", 2, 0, 0.0, 0),
         ("2025-03-01", 7, 2, 2.0, 1),
     ]
+
+
+def test_a_client_id_with_a_colon_keeps_its_lot_kinds(tmp_path: Path) -> None:
+    """Lot ids are vendor:client:kind:...; a ':' in a client id must not shift the kind."""
+    data = agency(
+        tmp_path / "data",
+        allocations="zoominfo,acme:eu,2025-01,0\n",
+        grants="zoominfo,acme:eu,G1,gift,5,2025-01-01,,\n",
+        exports=[("E1", "2025-01-10 10:00", [101, 102])],
+    )
+    for name, text in {
+        "clients.csv": "client_id,client_name\nacme:eu,Acme EU\n",
+        "users.csv": "vendor,user,client_id,valid_from,valid_to\nzoominfo,alice,acme:eu,,\n",
+    }.items():
+        (data / "config" / name).write_text(text)
+    con = run_pipeline(data, tmp_path / "w.duckdb", dt.date(2025, 1, 31))
+    consumed = con.sql(
+        "SELECT lot_kind, sum(credits) FROM ledger_entries "
+        "WHERE entry_type = 'consume' AND client_id = 'acme:eu' GROUP BY ALL"
+    ).fetchall()
+    assert consumed == [("gift", 2)]

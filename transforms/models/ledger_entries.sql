@@ -12,8 +12,8 @@ WITH lot_sources AS (
     FROM lots l JOIN ingest.ingest_files f ON f.file_id = l.file_id AND f.status = 'loaded'
 ),
 charge_draws AS (
-    SELECT c.*, d.lot_id, d.credits AS drawn
-    FROM charges c JOIN lot_draws d USING (seq)
+    SELECT c.*, d.lot_id, l.kind AS lot_kind, d.credits AS drawn
+    FROM charges c JOIN lot_draws d USING (seq) LEFT JOIN lots l ON l.lot_id = d.lot_id
 ),
 given_back AS (
     SELECT r.*, d.lot_id, d.lot_open, sum(d.credits) AS given
@@ -47,7 +47,7 @@ SELECT
     format('{}:{}:{}:{}:{}', CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END,
            coalesce(export_id, 'purchase'), file_id, row_number, coalesce(lot_id, 'pool')),
     vendor, client_id, CASE WHEN lot_id IS NULL THEN 'overage' ELSE 'consume' END, lot_id,
-    regexp_extract(lot_id, '^[^:]+:[^:]+:([^:]+)', 1), drawn,
+    lot_kind, drawn,
     CASE WHEN lot_id IS NULL THEN 0 ELSE -drawn END,
     exported_at, date_trunc('month', exported_at)::DATE, recorded_at, user, export_id,
     record_type, record_key, source_file, row_number,

@@ -30,23 +30,23 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     # they are taken by record key, not by their place in the file: which record drew the
     # last credits of a lot must not depend on how the vendor sorted the file. Sorted on
     # these narrow columns only (sorting all columns of 10M records cost more than the rule).
+    # The table keeps its ORDER BY's order, so a row's position (rowid + 1) is its seq: a
+    # third faster than row_number() over the same order.
     con.execute("""
         CREATE TEMP TABLE export_seq AS
-        SELECT
-            rowid AS record, vendor, record_type, record_key, exported_at,
-            row_number() OVER (
-                ORDER BY exported_at, export_id, record_type, record_key, file_id, row_number
-            ) AS seq
+        SELECT rowid AS record, vendor, record_type, record_key, exported_at
         FROM exported_records
+        ORDER BY exported_at, export_id, record_type, record_key, file_id, row_number
     """)
     con.execute("""
         CREATE TEMP TABLE pending AS
-        SELECT seq, vendor, record_type, record_key, exported_at
-        FROM export_seq JOIN vendor_rules USING (vendor)
+        SELECT record, s.rowid + 1 AS seq, vendor, record_type, record_key, exported_at
+        FROM export_seq s JOIN vendor_rules USING (vendor)
         WHERE rule = 'first_in_window'
     """)
     con.execute(
-        "CREATE TEMP TABLE charge_marks (seq BIGINT, charge_seq BIGINT, charged_at TIMESTAMP)"
+        "CREATE TEMP TABLE charge_marks "
+        "(record BIGINT, seq BIGINT, charge_seq BIGINT, charged_at TIMESTAMP)"
     )
     rounds = 0
     while con.execute("SELECT count(*) FROM pending").fetchall()[0][0]:  # type: ignore[index]
@@ -60,7 +60,7 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         """)
         con.execute("""
             INSERT INTO charge_marks
-            SELECT p.seq, h.charge_seq, h.charged_at
+            SELECT p.record, p.seq, h.charge_seq, h.charged_at
             FROM pending p JOIN heads h USING (vendor, record_type, record_key)
             WHERE p.exported_at < h.window_end
         """)
@@ -72,21 +72,20 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     # Vendors charging every row (6sense, Apollo): each row is a charge of its own credits.
     con.execute("""
         INSERT INTO charge_marks
-        SELECT seq, seq, exported_at
-        FROM export_seq JOIN vendor_rules USING (vendor) WHERE rule = 'per_row'
+        SELECT record, s.rowid + 1, s.rowid + 1, exported_at
+        FROM export_seq s JOIN vendor_rules USING (vendor) WHERE rule = 'per_row'
     """)
     con.execute("""
         CREATE TABLE charges AS
         SELECT
-            s.seq,
+            m.seq,
             e.*,
             m.seq = m.charge_seq AS is_charge,
             CASE WHEN m.seq <> m.charge_seq THEN 0 ELSE coalesce(e.row_credits, 1) END AS credits,
             m.charge_seq,
             m.charged_at AS window_started_at
         FROM exported_records e
-        JOIN export_seq s ON s.record = e.rowid  -- (file, row) can be two exports' records
-        JOIN charge_marks m USING (seq)
+        JOIN charge_marks m ON m.record = e.rowid  -- (file, row) can be two exports' records
     """)
     con.execute(
         "DROP TABLE pending; DROP TABLE charge_marks; DROP TABLE IF EXISTS heads; "

@@ -97,3 +97,57 @@ def test_a_changed_config_file_replaces_the_old_version(tmp_path: Path) -> None:
         "SELECT status FROM ingest_manifest WHERE path = 'config/allocations.csv' ORDER BY ingested_at"
     ).fetchall()
     assert statuses == [("superseded",), ("loaded",)]
+
+
+def parquet_inodes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_ino for p in folder.rglob("*.parquet")}
+
+
+def test_a_night_rewrites_only_the_parquet_partitions_whose_rows_changed(tmp_path: Path) -> None:
+    """March's export arrives a night late: only March's partitions (and the unpartitioned
+    tables that changed) are written again; January and February are the same files."""
+    from transforms.build import PARQUET_PARTITIONS, parquet_dir
+
+    data = write_folder(tmp_path / "d", {k: v for k, v in SCENARIO.items() if "e7.csv" not in k})
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(data, warehouse, AS_OF).close()
+    before = parquet_inodes(parquet_dir(warehouse))
+    write_folder(data, {k: v for k, v in SCENARIO.items() if "e7.csv" in k})
+    run_pipeline(data, warehouse, AS_OF).close()
+    after = parquet_inodes(parquet_dir(warehouse))
+
+    def same(prefix: str) -> bool:
+        files = [f for f in after if f.startswith(prefix)]
+        assert files, prefix
+        return all(before.get(f) == after[f] for f in files)
+
+    assert same("ledger_entries/booking_month=2025-01-01/")
+    assert same("ledger_entries/booking_month=2025-02-01/")
+    assert not same("ledger_entries/booking_month=2025-03-01/")  # E7: 103 free, 501 charged
+    assert same("monthly_balances/month=2025-01-01/")
+    assert not same("monthly_balances/month=2025-03-01/")
+    assert same("clients/")  # unpartitioned and unchanged
+    assert not same("ingest_manifest/")  # one more file
+
+    # Linked or written, the Parquet copy holds exactly the warehouse's rows.
+    con = duckdb.connect(str(warehouse), read_only=True)
+    folder = parquet_dir(warehouse)
+    for table in PARQUET_PARTITIONS:
+        columns = ", ".join(
+            f'"{c}"::VARCHAR'
+            for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()
+        )
+        published = con.sql(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
+        if not published and PARQUET_PARTITIONS[table]:  # no month, no partition folder
+            assert not list((folder / table).rglob("*.parquet")), table
+            continue
+        copied = con.sql(
+            f"SELECT {columns} FROM read_parquet('{folder / table}/**/*.parquet', "
+            "hive_partitioning = true) ORDER BY ALL"
+        ).fetchall()
+        assert copied == published, table
+    con.close()
+
+    # The same night again writes no Parquet file at all.
+    run_pipeline(data, warehouse, AS_OF).close()
+    assert parquet_inodes(parquet_dir(warehouse)) == after

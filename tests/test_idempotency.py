@@ -138,9 +138,6 @@ def test_a_night_rewrites_only_the_parquet_partitions_whose_rows_changed(tmp_pat
             for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()
         )
         published = con.sql(f"SELECT {columns} FROM {table} ORDER BY ALL").fetchall()
-        if not published and PARQUET_PARTITIONS[table]:  # no month, no partition folder
-            assert not list((folder / table).rglob("*.parquet")), table
-            continue
         copied = con.sql(
             f"SELECT {columns} FROM read_parquet('{folder / table}/**/*.parquet', "
             "hive_partitioning = true) ORDER BY ALL"

@@ -240,8 +240,8 @@ def _partition_fingerprints(
         f"SELECT {folder}, count(*), bit_xor(hash(_row)), sum(hash(_row)::HUGEINT) "
         f"FROM {table} _row GROUP BY ALL"
     ).fetchall()
-    if not month and not rows:
-        rows = [("", 0, 0, 0)]
+    if not rows:  # an empty table is one empty file (see _write_parquet)
+        rows = [(HIVE_NULL if month else "", 0, 0, 0)]
     prefix = f"{PARQUET_OPTIONS}|{schema.fetchall()[0][0]}"
     return {
         (f"{month}={part}" if month else ""): hashlib.sha256(
@@ -281,7 +281,15 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) ->
             ):
                 kept[part] = was
         changed = [part for part in parts if part not in kept]
-        if month and changed:
+        if month and changed and not con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]:
+            # No rows, so no partition: one empty file keeps the table readable (and its
+            # columns known) by `read_parquet('<table>/**/*.parquet')`.
+            (target / changed[0]).mkdir(parents=True)
+            con.execute(
+                f"COPY (SELECT * EXCLUDE ({month}) FROM {table}) "
+                f"TO '{target / changed[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
+            )
+        elif month and changed:
             con.execute(
                 f"COPY (SELECT * FROM {table} WHERE '{month}=' || "
                 f"coalesce({month}::VARCHAR, '{HIVE_NULL}') IN (SELECT unnest(?))) "

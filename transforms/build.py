@@ -227,12 +227,13 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # DuckDB's folder name for a NULL part
 
 def _partition_fingerprints(
     con: duckdb.DuckDBPyConnection, table: str, month: str | None
-) -> dict[str, str]:
-    """{partition folder ('' when not partitioned): fingerprint of its rows, schema and
-    Parquet options}. Two 64-bit sums of row hashes plus the count: a changed row changes it."""
+) -> tuple[dict[str, str], bool]:
+    """({partition folder ('' when not partitioned): fingerprint of its rows, schema and
+    Parquet options}, whether the table is empty). Two 64-bit sums of row hashes plus the
+    count: a changed row changes it."""
     schema = con.sql(
         f"SELECT string_agg(column_name || ' ' || column_type, ',') FROM (DESCRIBE {table})"
-    )
+    ).fetchall()[0][0]
     folder = (
         f"CASE WHEN {month} IS NULL THEN '{HIVE_NULL}' ELSE {month}::VARCHAR END" if month else "''"
     )
@@ -240,15 +241,24 @@ def _partition_fingerprints(
         f"SELECT {folder}, count(*), bit_xor(hash(_row)), sum(hash(_row)::HUGEINT) "
         f"FROM {table} _row GROUP BY ALL"
     ).fetchall()
-    if not rows:  # an empty table is one empty file (see _write_parquet)
+    empty = not rows
+    if empty:  # an empty table is one empty file (see _write_parquet)
         rows = [(HIVE_NULL if month else "", 0, 0, 0)]
-    prefix = f"{PARQUET_OPTIONS}|{schema.fetchall()[0][0]}"
-    return {
+    prefix = f"{PARQUET_OPTIONS}|{schema}"
+    fingerprints = {
         (f"{month}={part}" if month else ""): hashlib.sha256(
             f"{prefix}|{n}|{xor}|{total}".encode()
         ).hexdigest()
         for part, n, xor, total in rows
     }
+    return fingerprints, empty
+
+
+def _intact(folder: Path, files: dict[str, int]) -> bool:
+    """The files a partition was written as are all still there, at their sizes."""
+    return bool(files) and all(
+        (folder / f).is_file() and (folder / f).stat().st_size == size for f, size in files.items()
+    )
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) -> None:
@@ -265,23 +275,14 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) ->
     out.mkdir()
     for table, month in PARQUET_PARTITIONS.items():
         target = out / table
-        parts = _partition_fingerprints(con, table, month)
+        parts, empty = _partition_fingerprints(con, table, month)
         kept: dict[str, dict[str, object]] = {}
         for part, fp in parts.items():
             was = old.get(table, {}).get(part, {})
-            files: dict[str, int] = was.get("files", {})
-            if (
-                was.get("fingerprint") == fp
-                and files
-                and all(
-                    (previous / table / f).is_file()
-                    and (previous / table / f).stat().st_size == size
-                    for f, size in files.items()
-                )
-            ):
+            if was.get("fingerprint") == fp and _intact(previous / table, was.get("files", {})):
                 kept[part] = was
         changed = [part for part in parts if part not in kept]
-        if month and changed and not con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]:
+        if month and changed and empty:
             # No rows, so no partition: one empty file keeps the table readable (and its
             # columns known) by `read_parquet('<table>/**/*.parquet')`.
             (target / changed[0]).mkdir(parents=True)
@@ -474,8 +475,10 @@ def build(
             except duckdb.Error as exc:
                 raise RuntimeError(f"step {name} failed: {exc}") from exc
             for table in RELEASE_AFTER.get(name, []):
-                kind = "VIEW" if table == "vendor_records" else "TABLE"
-                con.execute(f"DROP {kind} {table}")
+                is_view = con.execute(
+                    "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
+                ).fetchall()[0][0]
+                con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {table}")
             done(name)
         con.execute(
             "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "

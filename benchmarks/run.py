@@ -5,7 +5,7 @@
 For each size it generates a synthetic folder (once, under benchmarks/out/), then times,
 each in a fresh process with its peak memory: the floor (DuckDB reads every input CSV into
 a table on disk, nothing else), a full rebuild (ingest + build a new warehouse, no Prefect),
-and an incremental night (one more day of files on that warehouse). Results are appended
+and an incremental night (one more day of files, added to that warehouse). Results are appended
 to benchmarks/results.md with the machine noted.
 """
 
@@ -51,6 +51,7 @@ print("STEP", time.perf_counter() - started, "ingest")
 build(
     store, warehouse, RunParams(dt.date.fromisoformat(sys.argv[3])), result.current_config,
     on_step=lambda name, seconds: print("STEP", seconds, name),
+    on_note=lambda note: print("NOTE", note),
 )
 """
 
@@ -72,9 +73,9 @@ print("RESULT", seconds, peak)
 """
 
 
-def step(code: str, *args: str) -> tuple[float, float, dict[str, float]]:
-    """Seconds, peak resident memory (MiB) and the steps it reported (STEP seconds name)
-    of `code` run in a fresh interpreter."""
+def step(code: str, *args: str) -> tuple[float, float, dict[str, float], str]:
+    """Seconds, peak resident memory (MiB), the steps it reported (STEP seconds name) and
+    how it built (NOTE ...) of `code` run in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, code, *args],
         cwd=REPO,
@@ -90,7 +91,8 @@ def step(code: str, *args: str) -> tuple[float, float, dict[str, float]]:
             s.split(maxsplit=2) for s in out.splitlines() if s.startswith("STEP ")
         )
     }
-    return float(seconds), int(rss_kb) / 1024, steps
+    notes = [s.removeprefix("NOTE ") for s in out.splitlines() if s.startswith("NOTE ")]
+    return float(seconds), int(rss_kb) / 1024, steps, "; ".join(notes)
 
 
 def slowest(steps: dict[str, float], n: int = 6) -> str:
@@ -135,12 +137,16 @@ def run(records: int) -> dict[str, float | str]:
     for p in (data / "inbox").rglob("day*"):
         p.unlink()
 
-    floor_s, floor_mb, _ = step(FLOOR, str(data), str(root / "floor.duckdb"))
-    full_s, full_mb, full_steps = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
+    floor_s, floor_mb, _, _ = step(FLOOR, str(data), str(root / "floor.duckdb"))
+    full_s, full_mb, full_steps, full_how = step(
+        NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF
+    )
     day = add_day(
         data, dt.date(2025, 7, 1), records=max(1000, records // 180), known_ids=generated["new_ids"]
     )
-    inc_s, inc_mb, inc_steps = step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF)
+    inc_s, inc_mb, inc_steps, inc_how = step(
+        NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF
+    )
     return {
         "records": records,
         "day_records": day["export_rows"],
@@ -152,6 +158,8 @@ def run(records: int) -> dict[str, float | str]:
         "inc_mb": inc_mb,
         "full_steps": slowest(full_steps),
         "inc_steps": slowest(inc_steps),
+        "full_how": full_how,
+        "inc_how": inc_how,
     }
 
 
@@ -176,8 +184,8 @@ def main() -> None:
         )
     lines.append("\nSlowest steps (seconds):\n")
     for r in results:
-        lines.append(f"- {r['records']:,} full rebuild: {r['full_steps']}")
-        lines.append(f"- {r['records']:,} incremental night: {r['inc_steps']}")
+        lines.append(f"- {r['records']:,} full rebuild ({r['full_how']}): {r['full_steps']}")
+        lines.append(f"- {r['records']:,} incremental night ({r['inc_how']}): {r['inc_steps']}")
     text = "\n".join(lines) + "\n"
     print(text)
     with open(HERE / "results.md", "a") as f:

@@ -52,18 +52,31 @@ def _date(value: str | None) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a date like 2025-11-10") from None
 
 
+FullRebuildOption = Annotated[
+    bool,
+    typer.Option(
+        "--full-rebuild",
+        help="Rebuild every mart from all staged rows, even when the night's files could "
+        "be added to the published warehouse.",
+    ),
+]
+
+
 @app.command()
 def nightly(
-    data: DataOption = DEMO, warehouse: WarehouseOption = None, as_of: AsOfOption = None
+    data: DataOption = DEMO,
+    warehouse: WarehouseOption = None,
+    as_of: AsOfOption = None,
+    full_rebuild: FullRebuildOption = False,
 ) -> None:
-    """Ingest new files, rebuild the ledger and publish the warehouse (a Prefect flow run)."""
+    """Ingest new files, update the ledger and publish the warehouse (a Prefect flow run)."""
     from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
 
     if not data.is_dir():
         raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
     target = (warehouse or default_warehouse(data)).resolve()
     try:
-        result = nightly_flow(data.resolve(), target, _date(as_of))
+        result = nightly_flow(data.resolve(), target, _date(as_of), full_rebuild)
     except FLOW_ERRORS as exc:
         console.print(f"[red]creditrecon nightly failed:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -101,6 +114,7 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
     ).fetchall()
     for reason, n in reasons:
         console.print(f"  quarantined {n:>5} x {reason}")
+    console.print(f"Warehouse: {con.sql('SELECT build FROM run_info').fetchall()[0][0]}.")
 
     month = as_of.replace(day=1)
     summary = Table(title=f"Clients, {month:%B %Y} as of {as_of}", title_justify="left")

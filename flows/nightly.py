@@ -64,7 +64,11 @@ def ingest_inbox(data: Path, store: Path) -> IngestResult:
 
 @task(cache_policy=NO_CACHE)
 def build_warehouse(
-    store: Path, warehouse: Path, params: RunParams, current_config: dict[str, str | None]
+    store: Path,
+    warehouse: Path,
+    params: RunParams,
+    current_config: dict[str, str | None],
+    full_rebuild: bool = False,
 ) -> dict[str, int]:
     log = get_run_logger()
     counts = build(
@@ -73,14 +77,20 @@ def build_warehouse(
         params,
         current_config,
         on_step=lambda step, seconds: log.info("build %s: %.1f s", step, seconds),
+        incremental=not full_rebuild,
+        on_note=lambda note: log.info("build: %s", note),
     )
     log.info("published %s: %s", warehouse, counts)
     return counts
 
 
 @flow(name="creditrecon-nightly", log_prints=True)
-def nightly(data: Path, warehouse: Path, as_of: dt.date | None = None) -> NightlyResult:
-    """Ingest everything new under ``data`` and publish ``warehouse`` as of ``as_of``."""
+def nightly(
+    data: Path, warehouse: Path, as_of: dt.date | None = None, full_rebuild: bool = False
+) -> NightlyResult:
+    """Ingest everything new under ``data`` and publish ``warehouse`` as of ``as_of``: the
+    night's files added to the published warehouse when they only append to it, else (or
+    with ``full_rebuild``) every mart rebuilt from all staged rows."""
     settings = load_settings(data)
     as_of = as_of or settings.today()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +98,7 @@ def nightly(data: Path, warehouse: Path, as_of: dt.date | None = None) -> Nightl
     with run_lock(warehouse):
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
-        counts = build_warehouse(store, warehouse, params, ingested.current_config)
+        counts = build_warehouse(store, warehouse, params, ingested.current_config, full_rebuild)
     return NightlyResult(warehouse, as_of, ingested, counts)
 
 

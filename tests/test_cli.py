@@ -13,7 +13,7 @@ import duckdb
 import httpx
 
 from tests.conftest import write_folder
-from tests.test_monthly_balances import EXPECTED, SCENARIO
+from tests.test_monthly_balances import EXPECTED, LISTING, SCENARIO, contacts
 from transforms.build import STEPS
 
 CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
@@ -110,6 +110,32 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
         "write warehouse file",
         "write disputes and parquet",
     ]
+    assert "Warehouse: full rebuild: nothing is published yet." in out
+
+    # The next night brings one later export: it is added to the published warehouse.
+    write_folder(
+        data,
+        {
+            "inbox/zoominfo/downloads/listing-0309.csv": LISTING
+            + "E9,mar,e9.csv,alice@agency.test,2025-03-09 10:00:00,Contacts,2,1\n",
+            "inbox/zoominfo/exports/e9.csv": contacts(501, 502),  # 501: re-export (E7)
+        },
+    )
+    again = creditrecon(
+        prefect_api,
+        "nightly",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Warehouse: incremental." in again.stdout
+    acme = next(line for line in again.stdout.splitlines() if " acme " in line)
+    # charged 2 (was 1), remaining 2 (was 3), free re-exports 2 (was 1)
+    assert [c.strip() for c in acme.split("│")[1:-1]][3:8] == ["2", "0", "2", "0", "2"]
 
 
 def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -63,6 +65,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("vendors", vendor_adapters),  # each vendor's files -> records in one shape
     ("exported_records", "exported_records.sql"),  # records -> clients
     ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
+    ("watermarks", "watermarks.sql"),  # where the next incremental night starts
     ("lots", "lots.sql"),  # rule 1: baseline and granted lots
     ("reversals", "reversals.sql"),  # rule 5: which charges a reversal undoes
     ("lot_draws", ledger.burn_lots),  # rules 3 and 5: burn order, overage, credits given back
@@ -72,8 +75,10 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("monthly_balances", "monthly_balances.sql"),  # rule 9
     ("closed_balances", close.use_frozen_balances),  # rule 8: closed months never change
     ("forfeitures", "forfeitures.sql"),
-    ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports, repeats, disputes
+    ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports and repeats
+    ("disputes", "disputes.sql"),  # what to ask the vendor to reverse
     ("purchase_quality", "purchase_quality.sql"),
+    ("daily_charges", "daily_charges.sql"),
     ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7
     ("client_overconsumption", "client_overconsumption.sql"),  # rule 6
     ("pace_forecast", "pace_forecast.sql"),
@@ -87,7 +92,7 @@ RELEASE_AFTER: dict[str, list[str]] = {
     "exported_records": ["vendor_records", *(f"records_{v}" for v in VENDORS)],
     "charges": ["exported_records"],
     "ledger_entries": ["lot_draws"],
-    "client_overconsumption": ["charges"],
+    "daily_charges": ["charges"],
 }
 
 # Table macros published with the marts (created after the build's own tables are dropped).
@@ -99,8 +104,9 @@ PARQUET_PARTITIONS = {
     "ledger_entries": "booking_month",
     "forfeitures": "month",
     "credit_lots": None,
-    "duplicate_reexports": None,
+    "duplicate_reexports": "month",
     "disputes": "month",
+    "daily_charges": None,
     "purchase_quality": "month",
     "vendor_reconciliation": None,
     "client_overconsumption": "month",
@@ -118,6 +124,7 @@ PUBLISHED = [
     "credit_lots",
     "duplicate_reexports",
     "disputes",
+    "daily_charges",
     "purchase_quality",
     "vendor_reconciliation",
     "client_overconsumption",
@@ -212,6 +219,21 @@ def _inputs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
     return hashlib.sha256("".join(r[0] for r in rows).encode()).hexdigest()[:16]
 
 
+@functools.cache
+def pipeline_fingerprint() -> str:
+    """Hash of the code and rules that build the marts (transforms/, the vendors' header and
+    charging config): an incremental night only adds to a warehouse built by the same."""
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(
+        [*(root / "transforms").rglob("*.py"), *(root / "transforms").rglob("*.sql")]
+        + [*(root / "transforms").rglob("*.toml"), *(root / "schemas" / "headers").glob("*.toml")]
+    )
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def parquet_dir(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.stem + "-parquet")
 
@@ -226,23 +248,27 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # DuckDB's folder name for a NULL part
 
 
 def _partition_fingerprints(
-    con: duckdb.DuckDBPyConnection, table: str, month: str | None
+    con: duckdb.DuckDBPyConnection, table: str, month: str | None, only: set[str] | None = None
 ) -> tuple[dict[str, str], bool]:
     """({partition folder ('' when not partitioned): fingerprint of its rows, schema and
-    Parquet options}, whether the table is empty). Two 64-bit sums of row hashes plus the
-    count: a changed row changes it."""
+    Parquet options}, whether it found no rows), over the partitions ``only`` names if
+    given. Two 64-bit sums of row hashes plus the count: a changed row changes it."""
     schema = con.sql(
         f"SELECT string_agg(column_name || ' ' || column_type, ',') FROM (DESCRIBE {table})"
     ).fetchall()[0][0]
     folder = (
         f"CASE WHEN {month} IS NULL THEN '{HIVE_NULL}' ELSE {month}::VARCHAR END" if month else "''"
     )
-    rows = con.sql(
+    where = ""
+    if only is not None and month:
+        where = f"WHERE '{month}=' || {folder} IN (SELECT unnest(?::VARCHAR[]))"
+    rows = con.execute(
         f"SELECT {folder}, count(*), bit_xor(hash(_row)), sum(hash(_row)::HUGEINT) "
-        f"FROM {table} _row GROUP BY ALL"
+        f"FROM {table} _row {where} GROUP BY ALL",
+        [sorted(only or ())] if where else [],
     ).fetchall()
     empty = not rows
-    if empty:  # an empty table is one empty file (see _write_parquet)
+    if empty and only is None:  # an empty table is one empty file (see _write_parquet)
         rows = [(HIVE_NULL if month else "", 0, 0, 0)]
     prefix = f"{PARQUET_OPTIONS}|{schema}"
     fingerprints = {
@@ -261,10 +287,14 @@ def _intact(folder: Path, files: dict[str, int]) -> bool:
     )
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) -> None:
+def _write_parquet(
+    con: duckdb.DuckDBPyConnection, out: Path, previous: Path, changed: dict[str, set[str]]
+) -> None:
     """Every table of PARQUET_PARTITIONS as Parquet under ``out``. A partition whose rows are
     those of the ``previous`` folder's (same fingerprint, files intact) is hard-linked from
-    it, not written again: a night touches a month or two, the history stays as it was."""
+    it, not written again: a night touches a month or two, the history stays as it was.
+    ``changed`` names, for some tables, the only partitions that can differ from the previous
+    folder's (an incremental night knows): the others are linked without being hashed."""
     try:
         old = json.loads((previous / PARQUET_STATE).read_text())
     except (OSError, ValueError):
@@ -275,29 +305,40 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) ->
     out.mkdir()
     for table, month in PARQUET_PARTITIONS.items():
         target = out / table
-        parts, empty = _partition_fingerprints(con, table, month)
-        kept: dict[str, dict[str, object]] = {}
+        kept: dict[str, dict[str, Any]] = {}
+        was_parts: dict[str, dict[str, Any]] = old.get(table, {})
+        only = changed.get(table) if month else None
+        if only is not None:
+            only = only | {f"{month}={HIVE_NULL}"}  # never carry an empty table's marker
+            carried = {p: e for p, e in was_parts.items() if p not in only}
+            if all(_intact(previous / table, e.get("files", {})) for e in carried.values()):
+                kept.update(carried)
+            else:
+                only = None
+        parts, empty = _partition_fingerprints(con, table, month, only)
+        if only is not None and not parts and not kept:  # the table is empty after all
+            parts, empty = _partition_fingerprints(con, table, month)
         for part, fp in parts.items():
-            was = old.get(table, {}).get(part, {})
+            was = was_parts.get(part, {})
             if was.get("fingerprint") == fp and _intact(previous / table, was.get("files", {})):
                 kept[part] = was
-        changed = [part for part in parts if part not in kept]
-        if month and changed and empty:
+        to_write = [part for part in parts if part not in kept]
+        if month and to_write and empty:
             # No rows, so no partition: one empty file keeps the table readable (and its
             # columns known) by `read_parquet('<table>/**/*.parquet')`.
-            (target / changed[0]).mkdir(parents=True)
+            (target / to_write[0]).mkdir(parents=True)
             con.execute(
                 f"COPY (SELECT * EXCLUDE ({month}) FROM {table}) "
-                f"TO '{target / changed[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
+                f"TO '{target / to_write[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
             )
-        elif month and changed:
+        elif month and to_write:
             con.execute(
                 f"COPY (SELECT * FROM {table} WHERE '{month}=' || "
                 f"coalesce({month}::VARCHAR, '{HIVE_NULL}') IN (SELECT unnest(?))) "
                 f"TO '{target}' ({PARQUET_OPTIONS}, PARTITION_BY ({month}))",
-                [changed],
+                [to_write],
             )
-        elif changed:
+        elif to_write:
             target.mkdir()
             con.execute(f"COPY {table} TO '{target / 'data.parquet'}' ({PARQUET_OPTIONS})")
         target.mkdir(exist_ok=True)
@@ -309,7 +350,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, out: Path, previous: Path) ->
                 except OSError:  # a file system without hard links
                     shutil.copy2(previous / table / f, target / f)
         state[table] = dict(kept)
-        for part in changed:
+        for part in to_write:
             written = [target / "data.parquet"] if not month else sorted((target / part).glob("*"))
             if not written or not all(w.is_file() for w in written):
                 raise RuntimeError(f"Parquet partition {table}/{part} was not written as expected")
@@ -396,6 +437,223 @@ def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
     return "\n".join(lines)
 
 
+class Clock:
+    """Tells ``on_step(name, seconds)`` how long each step took since the last one."""
+
+    def __init__(self, on_step: Callable[[str, float], None] | None) -> None:
+        self.on_step = on_step
+        self.last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.on_step:
+            self.on_step(name, now - self.last)
+        self.last = now
+
+
+@dataclass
+class Workspace:
+    """A build's paths: the new warehouse file and side folders, written beside the
+    published ones and swapped in at the end; a scratch folder for DuckDB's spills."""
+
+    warehouse: Path
+
+    def __post_init__(self) -> None:
+        pid = os.getpid()
+        w = self.warehouse
+        self.building = w.with_name(f".{w.name}.building-{pid}")
+        self.scratch = w.with_name(f".{w.name}.scratch-{pid}")
+        self.side_dirs = [parquet_dir(w), disputes_dir(w)]
+        self.side_building = [d.with_name(f".{d.name}.building-{pid}") for d in self.side_dirs]
+
+    def clear_stale(self) -> None:
+        """Remove what a killed run left; we hold the lock, so nobody uses it."""
+        w = self.warehouse
+        for stale in w.parent.glob(f".{w.name}.building-*"):
+            stale.unlink()
+        for stale in w.parent.glob(f".{w.name}.scratch-*"):
+            shutil.rmtree(stale)
+        for d in self.side_dirs:
+            for stale in w.parent.glob(f".{d.name}.*"):
+                shutil.rmtree(stale)
+
+    @property
+    def published_stamp(self) -> Path:
+        """Size, inode and modification time of the file as published (see publish())."""
+        w = self.warehouse
+        return w.with_name(f".{w.name}.published")
+
+    def _stamp(self) -> str:
+        s = self.warehouse.stat()
+        return f"{s.st_size} {s.st_ino} {s.st_mtime_ns}"
+
+    def unchanged_since_published(self) -> bool:
+        """The published file is the one our last publish wrote (an analyst can open it
+        read-write and change it; an incremental night must not build on that)."""
+        try:
+            return self.published_stamp.read_text() == self._stamp()
+        except OSError:
+            return False
+
+    def discard(self) -> None:
+        self.building.unlink(missing_ok=True)
+        for d in [*self.side_building, self.scratch]:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def publish(self) -> None:
+        """Swap the new file in (atomic: readers see the old file or the new one), then
+        the side folders."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        with open(self.building, "rb") as f:
+            os.fsync(f.fileno())
+        failpoint("build:publish")
+        self.published_stamp.unlink(missing_ok=True)
+        os.replace(self.building, self.warehouse)
+        self.published_stamp.write_text(self._stamp())
+        for new, target in zip(self.side_building, self.side_dirs, strict=True):
+            if new.exists():
+                _swap_dir(new, target)
+        dir_fd = os.open(self.warehouse.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# build_files' columns from ingest_files rows. file_id only for a loaded file: a duplicate
+# shares the id of the file loaded first, whose rows are not this build's to take again.
+BUILD_FILES = "SELECT path, content_hash, CASE WHEN status = 'loaded' THEN file_id END AS file_id"
+
+
+def connect(
+    store: Path, work: Workspace, params: RunParams, current_config: dict[str, str | None]
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory build database with the ingest store attached (read-only) as ``ingest``
+    and the run's parameters and small fixed tables. Intermediate tables live in memory
+    (spilling to the scratch folder past the limit), not in the new file: writing them
+    compressed to disk, only to drop them, cost more than computing them."""
+    con = duckdb.connect(
+        config={"memory_limit": memory_limit(), "temp_directory": str(work.scratch)}
+    )
+    con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
+    con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
+    con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
+    con.execute("SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months])
+    con.execute("CREATE TABLE current_config_files (source VARCHAR, file_id VARCHAR)")
+    config_rows = [[s, f] for s, f in current_config.items() if f is not None]
+    if config_rows:
+        con.executemany("INSERT INTO current_config_files VALUES (?, ?)", config_rows)
+    con.execute("CREATE TABLE vendor_rules (vendor VARCHAR, rule VARCHAR)")
+    con.executemany(
+        "INSERT INTO vendor_rules VALUES (?, ?)",
+        [[v, header_config(v)["charging"]["rule"]] for v in VENDORS],
+    )
+    con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
+    con.executemany(
+        "INSERT INTO sources VALUES (?, ?, ?)",
+        [[s.name, s.vendor, s.snapshot] for s in SOURCES],
+    )
+    # The files whose rows this build computes: all of them here; an incremental night keeps
+    # only its new ones (and adds the results to the last published warehouse).
+    con.execute(f"CREATE TABLE build_files AS {BUILD_FILES} FROM ingest.ingest_files")
+    # What earlier nights charged and drew: empty in a full rebuild (transforms/incremental.py).
+    con.execute("""
+        CREATE TABLE prior_charges (
+            vendor VARCHAR, record_type VARCHAR, record_key VARCHAR, seq BIGINT,
+            charged_at TIMESTAMP, client_id VARCHAR, export_id VARCHAR, exported_at TIMESTAMP,
+            source_file VARCHAR, row_number BIGINT)
+    """)
+    con.execute(
+        "CREATE TABLE prior_lot_draws (lot_id VARCHAR, drawn BIGINT, last_recorded_at TIMESTAMP)"
+    )
+    con.execute(
+        "CREATE TEMP VIEW staged_rows AS "
+        + " UNION ALL ".join(
+            f"SELECT file_id, row_number, to_json(s)::VARCHAR AS raw_row "
+            f"FROM ingest.stg_{s.name} s WHERE file_id IN (SELECT file_id FROM build_files)"
+            for s in SOURCES
+        )
+    )
+    return con
+
+
+def run_step(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    step: str | Callable[[duckdb.DuckDBPyConnection], int],
+) -> None:
+    """One step of STEPS, then drop what no later step reads."""
+    failpoint(f"build:step:{name}")
+    try:
+        if isinstance(step, str):
+            con.execute((MODELS / step).read_text())
+        else:
+            step(con)
+    except duckdb.Error as exc:
+        raise RuntimeError(f"step {name} failed: {exc}") from exc
+    for table in RELEASE_AFTER.get(name, []):
+        is_view = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
+        ).fetchall()[0][0]
+        con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {table}")
+
+
+def closed_months(con: duckdb.DuckDBPyConnection) -> list[str]:
+    if not close.has_closed_months_table(con):
+        return []
+    return [
+        str(m) for (m,) in con.sql("SELECT month FROM ingest.closed_months ORDER BY 1").fetchall()
+    ]
+
+
+def finish(
+    con: duckdb.DuckDBPyConnection,
+    params: RunParams,
+    current_config: dict[str, str | None],
+    how: str,
+) -> dict[str, int]:
+    """run_info, then the audits (nothing is published if one fails). Returns row counts."""
+    watermarks = {
+        vendor: str(at)
+        for vendor, at in con.sql("SELECT vendor, watermark FROM watermarks ORDER BY 1").fetchall()
+    }
+    con.execute(
+        "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "
+        "?::INTEGER AS reexport_window_months, ? AS inputs_fingerprint, "
+        "? AS creditrecon_version, ? AS pipeline_fingerprint, ? AS build, ? AS config_files, "
+        "? AS closed_months, ? AS watermarks",
+        [
+            params.as_of,
+            params.reporting_timezone,
+            params.reexport_window_months,
+            _inputs_fingerprint(con),
+            version("creditrecon"),
+            pipeline_fingerprint(),
+            how,
+            json.dumps(current_config, sort_keys=True),
+            json.dumps(closed_months(con)),
+            json.dumps(watermarks, sort_keys=True),
+        ],
+    )
+    # Audits check every ledger entry, unless an incremental night said which are new.
+    con.execute("CREATE TEMP VIEW IF NOT EXISTS entries_to_audit AS FROM ledger_entries")
+    failures = _audits(con)
+    if failures:
+        raise AuditFailed("; ".join(failures))
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
+
+
+def write_side_dirs(
+    con: duckdb.DuckDBPyConnection,
+    work: Workspace,
+    parquet: bool,
+    changed: dict[str, set[str]] | None = None,
+) -> None:
+    _write_disputes(con, work.side_building[1])
+    if parquet:
+        _write_parquet(con, work.side_building[0], work.side_dirs[0], changed or {})
+
+
 def build(
     store: Path,
     warehouse: Path,
@@ -403,103 +661,59 @@ def build(
     current_config: dict[str, str | None],
     parquet: bool = True,
     on_step: Callable[[str, float], None] | None = None,
+    incremental: bool = True,
+    on_note: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Build every mart into a fresh file, audit it, then swap it in. Returns row counts.
 
+    With ``incremental``, a night that only adds files after what the published warehouse
+    already holds is added to it (transforms/incremental.py); any other night, or when
+    that is not possible, is a full rebuild. ``on_note`` hears which, and why.
     Beside it, swapped in right after the warehouse: ``<name>-disputes/`` (a CSV per
     vendor and month for support tickets) and, with ``parquet``, ``<name>-parquet/``.
     ``on_step(name, seconds)`` hears how long each step and each phase of the publish took.
     """
-    clock = time.perf_counter()
+    from transforms import incremental as night  # it builds on this module
 
-    def done(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        if on_step:
-            on_step(name, now - clock)
-        clock = now
+    reason = "asked for"
+    if incremental:
+        try:
+            counts = night.build_night(store, warehouse, params, current_config, parquet, on_step)
+        except night.NotIncremental as exc:
+            reason = str(exc)
+        else:
+            if on_note:
+                on_note("incremental: the night's new files were added to the published warehouse")
+            return counts
+    if on_note:
+        on_note(f"full rebuild: {reason}")
+    return full_rebuild(store, warehouse, params, current_config, parquet, on_step, reason)
 
-    building = warehouse.with_name(f".{warehouse.name}.building-{os.getpid()}")
-    side_dirs = [parquet_dir(warehouse), disputes_dir(warehouse)]
-    side_building = [d.with_name(f".{d.name}.building-{os.getpid()}") for d in side_dirs]
-    for stale in warehouse.parent.glob(f".{warehouse.name}.building-*"):
-        stale.unlink()  # left by a run that was killed; we hold the lock, so nobody uses it
-    for stale in warehouse.parent.glob(f".{warehouse.name}.scratch-*"):
-        shutil.rmtree(stale)
-    for d in side_dirs:
-        for stale in warehouse.parent.glob(f".{d.name}.*"):
-            shutil.rmtree(stale)
-    # Intermediate tables live in memory (spilling to a scratch folder past the limit), not
-    # in the new file: writing them compressed to disk, only to drop them, cost more than
-    # computing them. Only the published tables are copied into the file at the end.
-    scratch = warehouse.with_name(f".{warehouse.name}.scratch-{os.getpid()}")
-    con = duckdb.connect(config={"memory_limit": memory_limit(), "temp_directory": str(scratch)})
+
+def full_rebuild(
+    store: Path,
+    warehouse: Path,
+    params: RunParams,
+    current_config: dict[str, str | None],
+    parquet: bool,
+    on_step: Callable[[str, float], None] | None,
+    reason: str,
+) -> dict[str, int]:
+    """Every mart from every staged row, into a new file swapped in once audited."""
+    clock = Clock(on_step)
+    work = Workspace(warehouse)
+    work.clear_stale()
+    con = connect(store, work, params, current_config)
     try:
-        con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
-        con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
-        con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
-        con.execute(
-            "SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months]
-        )
-        con.execute("CREATE TABLE current_config_files (source VARCHAR, file_id VARCHAR)")
-        con.executemany(
-            "INSERT INTO current_config_files VALUES (?, ?)",
-            [[s, f] for s, f in current_config.items() if f is not None],
-        )
-        con.execute("CREATE TABLE vendor_rules (vendor VARCHAR, rule VARCHAR)")
-        con.executemany(
-            "INSERT INTO vendor_rules VALUES (?, ?)",
-            [[v, header_config(v)["charging"]["rule"]] for v in VENDORS],
-        )
-        con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
-        con.executemany(
-            "INSERT INTO sources VALUES (?, ?, ?)",
-            [[s.name, s.vendor, s.snapshot] for s in SOURCES],
-        )
-        con.execute(
-            "CREATE TEMP VIEW staged_rows AS "
-            + " UNION ALL ".join(
-                f"SELECT file_id, row_number, to_json(s)::VARCHAR AS raw_row "
-                f"FROM ingest.stg_{s.name} s"
-                for s in SOURCES
-            )
-        )
-        done("setup")
+        clock.done("setup")
         for name, step in STEPS:
-            failpoint(f"build:step:{name}")
-            try:
-                if isinstance(step, str):
-                    con.execute((MODELS / step).read_text())
-                else:
-                    step(con)
-            except duckdb.Error as exc:
-                raise RuntimeError(f"step {name} failed: {exc}") from exc
-            for table in RELEASE_AFTER.get(name, []):
-                is_view = con.execute(
-                    "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
-                ).fetchall()[0][0]
-                con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {table}")
-            done(name)
-        con.execute(
-            "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "
-            "?::INTEGER AS reexport_window_months, ? AS inputs_fingerprint, "
-            "? AS creditrecon_version",
-            [
-                params.as_of,
-                params.reporting_timezone,
-                params.reexport_window_months,
-                _inputs_fingerprint(con),
-                version("creditrecon"),
-            ],
-        )
-        failures = _audits(con)
-        if failures:
-            raise AuditFailed("; ".join(failures))
-        done("audits")
-        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
+            run_step(con, name, step)
+            clock.done(name)
+        counts = finish(con, params, current_config, f"full rebuild: {reason}")
+        clock.done("audits")
         con.execute("DETACH ingest")
         failpoint("build:write")
-        con.execute(f"ATTACH '{building}' AS warehouse")
+        con.execute(f"ATTACH '{work.building}' AS warehouse")
         for table in PUBLISHED:
             con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
         con.execute("USE warehouse")
@@ -508,29 +722,13 @@ def build(
         _describe(con)
         con.execute("USE memory")
         con.execute("DETACH warehouse")
-        done("write warehouse file")
-        _write_disputes(con, side_building[1])
-        if parquet:
-            _write_parquet(con, side_building[0], side_dirs[0])
-        done("write disputes and parquet")
+        clock.done("write warehouse file")
+        write_side_dirs(con, work, parquet)
+        clock.done("write disputes and parquet")
     except BaseException:
         con.close()
-        building.unlink(missing_ok=True)
-        for d in [*side_building, scratch]:
-            shutil.rmtree(d, ignore_errors=True)
+        work.discard()
         raise
     con.close()
-    shutil.rmtree(scratch, ignore_errors=True)
-    with open(building, "rb") as f:
-        os.fsync(f.fileno())
-    failpoint("build:publish")
-    os.replace(building, warehouse)  # atomic: readers see the old file or the new one
-    for new, target in zip(side_building, side_dirs, strict=True):
-        if new.exists():
-            _swap_dir(new, target)
-    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    work.publish()
     return counts

@@ -30,14 +30,19 @@ CREATE TABLE IF NOT EXISTS closed_months (
 """
 
 
-def _has_closed(con: duckdb.DuckDBPyConnection) -> bool:
+def has_closed_months_table(con: duckdb.DuckDBPyConnection) -> bool:
+    """The ingest store (attached as ``ingest``) has the tables of closed months."""
     tables = {
         t
         for (t,) in con.sql(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ingest'"
         ).fetchall()
     }
-    if not {"closed_months", "frozen_entries", "frozen_balances"} <= tables:
+    return {"closed_months", "frozen_entries", "frozen_balances"} <= tables
+
+
+def _has_closed(con: duckdb.DuckDBPyConnection) -> bool:
+    if not has_closed_months_table(con):
         return False
     return con.execute("SELECT count(*) FROM ingest.closed_months").fetchall()[0][0] > 0
 

@@ -48,6 +48,15 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         "CREATE TEMP TABLE charge_marks "
         "(record BIGINT, seq BIGINT, charge_seq BIGINT, charged_at TIMESTAMP)"
     )
+    # A record charged on an earlier night (prior_charges: incremental nights only) is a
+    # re-export while that charge's window lasts; after it, the rounds below decide.
+    con.execute("""
+        INSERT INTO charge_marks
+        SELECT p.record, p.seq, h.seq, h.charged_at
+        FROM pending p JOIN prior_charges h USING (vendor, record_type, record_key)
+        WHERE p.exported_at < h.charged_at + to_months(getvariable('reexport_window_months'))
+    """)
+    con.execute("DELETE FROM pending WHERE record IN (SELECT record FROM charge_marks)")
     rounds = 0
     while con.execute("SELECT count(*) FROM pending").fetchall()[0][0]:  # type: ignore[index]
         rounds += 1
@@ -94,8 +103,11 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     return rounds
 
 
-def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
+def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     """lots + charges + reversals -> lot_draws and reversal_draws. Returns segment rounds.
+
+    ``lots``: the table of lots to draw on, their credits being what is left to draw (an
+    incremental night passes the lots still open, less what earlier nights drew).
 
     lot_draws: (seq, lot_id or NULL for overage, credits): what each charge drew.
     reversal_draws: (file_id, row_number, lot_id or NULL, credits, lot_open): what each
@@ -103,10 +115,10 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
     can be spent again; else they are forfeited at once) or to the pool (lot_id NULL).
     """
     kind_rank = " ".join(f"WHEN '{k}' THEN {r}" for k, r in KIND_RANK.items())
-    con.execute("""
+    con.execute(f"""
         CREATE TEMP TABLE accounts AS
         SELECT row_number() OVER (ORDER BY vendor, client_id) AS account, vendor, client_id
-        FROM (SELECT vendor, client_id FROM lots UNION SELECT vendor, client_id FROM charges
+        FROM (SELECT vendor, client_id FROM {lots} UNION SELECT vendor, client_id FROM charges
               UNION SELECT vendor, client_id FROM reversals)
     """)
     con.execute(f"""
@@ -114,7 +126,7 @@ def burn_lots(con: duckdb.DuckDBPyConnection) -> int:
         SELECT a.account, l.lot_id, l.credits,
                l.effective_on::TIMESTAMP AS opens, l.expires_on::TIMESTAMP AS closes,
                CASE l.kind {kind_rank} END AS kind_rank
-        FROM lots l JOIN accounts a USING (vendor, client_id)
+        FROM {lots} l JOIN accounts a USING (vendor, client_id)
     """)
     con.execute("""
         CREATE TEMP TABLE burn_reversals AS

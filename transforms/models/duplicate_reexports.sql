@@ -15,7 +15,11 @@ WITH firsts AS (
            f.exported_at AS first_exported_at, f.source_file AS first_source_file,
            f.row_number AS first_source_row
     FROM charges c
-    JOIN charges f ON f.seq = c.charge_seq
+    JOIN (
+        SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM charges
+        UNION ALL  -- charged on an earlier night (incremental nights; empty in a full rebuild)
+        SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM prior_charges
+    ) f ON f.seq = c.charge_seq
     WHERE NOT c.is_charge
     UNION ALL
     SELECT seq, first_value(client_id) OVER w, first_value(export_id) OVER w,
@@ -60,6 +64,7 @@ SELECT
     r.user AS repeat_user,
     r.export_id AS repeat_export_id,
     r.exported_at AS repeat_exported_at,
+    date_trunc('month', r.exported_at)::DATE AS month,
     r.source_file AS repeat_source_file,
     r.row_number AS repeat_source_row,
     r.client_id <> r.first_client_id AS cross_client,
@@ -72,17 +77,3 @@ SELECT
 FROM repeats r
 LEFT JOIN overcharged o ON o.export_id = r.export_id AND r.vendor = 'zoominfo'
 ORDER BY r.vendor, r.exported_at, r.record_key;
-
--- What to put in a support ticket. Grain: vendor x month x export (6sense: purchase file).
-CREATE TABLE disputes AS
-SELECT
-    vendor,
-    date_trunc('month', repeat_exported_at)::DATE AS month,
-    coalesce(repeat_export_id, repeat_source_file) AS export_or_file,
-    string_agg(record_key, ' ' ORDER BY repeat_source_row) AS record_ids,
-    sum(credits_disputable)::BIGINT AS credits_to_reverse,
-    count(*) FILTER (WHERE cross_client) AS cross_client_records
-FROM duplicate_reexports
-WHERE credits_disputable > 0
-GROUP BY ALL
-ORDER BY ALL;

@@ -27,6 +27,8 @@ drawn AS (
         FROM lot_draws d JOIN charges c USING (seq) WHERE d.lot_id IS NOT NULL
         UNION ALL  -- credits given back while the lot was open can be spent again
         SELECT lot_id, -given, ingested_at FROM given_back WHERE lot_id IS NOT NULL AND lot_open
+        UNION ALL  -- drawn on earlier nights (an incremental night; empty in a full rebuild)
+        SELECT lot_id, drawn, last_recorded_at FROM prior_lot_draws
     )
     GROUP BY ALL
 ),

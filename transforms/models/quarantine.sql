@@ -3,6 +3,8 @@
 -- failing their schema) or by the rules above (config_quarantine, exports_quarantine);
 -- the latter are re-decided every run, so a row waiting for its listing loads once it comes.
 -- Reads: ingest.ingest_files, ingest.ingest_quarantine, staged_rows (all stg_* rows).
+-- Both tables cover build_files: every file, or a night's new ones (transforms/incremental.py
+-- adds them to the last published rows, which the night cannot change).
 
 CREATE TABLE file_status AS
 SELECT
@@ -13,6 +15,7 @@ SELECT
         ELSE f.status
     END AS current_status
 FROM ingest.ingest_files f
+JOIN build_files USING (path, content_hash)
 JOIN sources s ON s.source = f.source;
 
 CREATE TABLE quarantine AS

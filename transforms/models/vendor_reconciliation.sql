@@ -3,7 +3,7 @@
 --   reported: ZoomInfo's usage summary (monthly + bulk credits) or, without one, the sum of
 --   its listings' Credits Used; 6sense's credit usage snapshot (used to date, the month's
 --   last snapshot, set against charges to that date); Apollo's usage table.
---   computed: charges by the rules (ledger.mark_charges).
+--   computed: charges by the rules (ledger.mark_charges), summed by day in daily_charges.
 -- Reasons: charged re-export (a listing charged re-exports: see duplicate_reexports),
 -- listing without its export file, usage summary with no exports, usage summary differing
 -- from the listings, unknown user, outside any contract; what is left is "unexplained".
@@ -11,17 +11,18 @@
 
 CREATE TABLE vendor_reconciliation AS
 WITH computed AS (
-    SELECT vendor, user, date_trunc('month', exported_at)::DATE AS month,
+    SELECT vendor, user, date_trunc('month', day)::DATE AS month,
            sum(credits) AS computed, bool_or(client_id = 'unassigned') AS unknown_user
-    FROM charges GROUP BY ALL
+    FROM daily_charges GROUP BY ALL
 ),
 outside AS (
-    SELECT c.vendor, c.user, date_trunc('month', c.exported_at)::DATE AS month,
+    -- Contracts run from one date to another, so a day is inside one or not.
+    SELECT c.vendor, c.user, date_trunc('month', c.day)::DATE AS month,
            sum(c.credits) AS outside_credits
-    FROM charges c
+    FROM daily_charges c
     WHERE NOT EXISTS (
         SELECT 1 FROM cfg_contracts k
-        WHERE k.vendor = c.vendor AND c.exported_at >= k.starts_on AND c.exported_at < k.ends_on
+        WHERE k.vendor = c.vendor AND c.day >= k.starts_on AND c.day < k.ends_on
     )
     GROUP BY ALL
 ),
@@ -64,9 +65,8 @@ six AS (
     SELECT s.vendor, s.user, s.month, s.used_to_date,
            coalesce(sum(c.credits), 0) AS computed_to_date
     FROM six_snapshots s
-    LEFT JOIN charges c
-      ON c.vendor = '6sense' AND c.user = s.user
-     AND c.exported_at < (s.as_of_date + INTERVAL 1 DAY)
+    LEFT JOIN daily_charges c
+      ON c.vendor = '6sense' AND c.user = s.user AND c.day <= s.as_of_date
     GROUP BY ALL
 ),
 apollo AS (

@@ -1,8 +1,9 @@
--- Each mart holds one row per its declared grain.
+-- Each mart holds one row per its declared grain. entries_to_audit: the ledger, or an
+-- incremental night's entries with any entry sharing their ids (the rest was audited before).
 SELECT 'monthly_balances' AS mart, count(*) - count(DISTINCT (vendor, client_id, month)) AS extra_rows
 FROM monthly_balances HAVING extra_rows > 0
 UNION ALL
-SELECT 'ledger_entries', count(*) - count(DISTINCT entry_id) FROM ledger_entries HAVING count(*) - count(DISTINCT entry_id) > 0
+SELECT 'ledger_entries', count(*) - count(DISTINCT entry_id) FROM entries_to_audit HAVING count(*) - count(DISTINCT entry_id) > 0
 UNION ALL
 SELECT 'forfeitures', count(*) - count(DISTINCT (vendor, client_id, lot_id)) FROM forfeitures HAVING count(*) - count(DISTINCT (vendor, client_id, lot_id)) > 0
 UNION ALL

@@ -1,5 +1,6 @@
 -- Vendor adapter: 6sense. Every purchase log row is one purchased contact, costing its
--- Credits Used. Reads: ingest.stg_sixsense_purchases.
+-- Credits Used. Reads: ingest.stg_sixsense_purchases;
+-- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
 CREATE TABLE records_6sense AS
 SELECT
@@ -21,4 +22,5 @@ SELECT
                     strftime(p.purchased_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
     END AS problem
 FROM ingest.stg_sixsense_purchases p
-JOIN ingest.ingest_files f ON f.file_id = p.file_id AND f.status = 'loaded';
+JOIN ingest.ingest_files f ON f.file_id = p.file_id AND f.status = 'loaded'
+WHERE p.file_id IN (SELECT file_id FROM build_files);

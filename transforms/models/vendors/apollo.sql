@@ -1,7 +1,8 @@
 -- Vendor adapter: Apollo. Its credit usage table is the charge log: each row is one action
 -- (a reveal, an export) costing its Credits. The record is what the row describes (Apollo's
 -- table carries no record ID), so repeats cannot be matched across rows.
--- Reads: ingest.stg_apollo_usage.
+-- Reads: ingest.stg_apollo_usage;
+-- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
 CREATE TABLE records_apollo AS
 SELECT
@@ -23,4 +24,5 @@ SELECT
                     strftime(u.used_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
     END AS problem
 FROM ingest.stg_apollo_usage u
-JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded';
+JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
+WHERE u.file_id IN (SELECT file_id FROM build_files);

@@ -1,6 +1,7 @@
 -- Vendor adapter: ZoomInfo. Turns listings and the export files they name into records
 -- (records_zoominfo) in the shape every adapter gives, and says which rows it cannot use
--- (quarantine_zoominfo). Reads: ingest.stg_zoominfo_downloads, ingest.stg_zoominfo_exports.
+-- (quarantine_zoominfo). Reads: ingest.stg_zoominfo_downloads, ingest.stg_zoominfo_exports;
+-- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
 -- A listing may be re-delivered (a later download of the same history): for an Export ID
 -- the row from the most recently ingested file wins; earlier copies are quarantined.
@@ -81,7 +82,8 @@ SELECT
     END AS problem
 FROM zi_listings l
 JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
-JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id;
+JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id
+WHERE r.file_id IN (SELECT file_id FROM build_files);
 
 -- Rows of export files that no usable listing row names: they have no date or user yet.
 CREATE TABLE quarantine_zoominfo AS

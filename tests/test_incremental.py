@@ -1,0 +1,288 @@
+"""An incremental night (transforms/incremental.py) publishes exactly what a full rebuild of
+the same ingest store would, and falls back to a full rebuild whenever it cannot be sure.
+
+The property test delivers a random model's exports over a few nights, as a real inbox
+fills: each night a listing of its exports and their files, with the as-of date moving on
+(across month ends, so lots expire and new ones open). After every night the incremental
+warehouse is compared, table by table and row by row, with a full rebuild of the same store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from tests.conftest import write_folder
+from tests.reference_model import Model
+from tests.test_properties import examples, files, models
+from transforms.build import PUBLISHED, RunParams, build, parquet_dir
+from transforms.ingest import ingest, ingest_store_path
+
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
+
+
+def night(
+    data: Path, warehouse: Path, as_of: dt.date, window: int, incremental: bool = True
+) -> str:
+    """Ingest and build as the nightly flow does; returns how it was built."""
+    store = ingest_store_path(warehouse)
+    result = ingest(data, store)
+    notes: list[str] = []
+    build(
+        store,
+        warehouse,
+        RunParams(as_of, reexport_window_months=window),
+        result.current_config,
+        incremental=incremental,
+        on_note=notes.append,
+    )
+    return notes[0]
+
+
+def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+    """Per published table, (rows only in a, rows only in b), for the tables that differ.
+    run_info.build says how each was built, so it is left out."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+    out = {}
+    for table in PUBLISHED:
+        columns = ", ".join(
+            f'"{c}"'
+            for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE b.{table})").fetchall()
+            if not (table == "run_info" and c == "build")
+        )
+        only = [
+            con.sql(
+                f"SELECT count(*) FROM (SELECT {columns} FROM {x}.{table} "
+                f"EXCEPT ALL SELECT {columns} FROM {y}.{table})"
+            ).fetchall()[0][0]
+            for x, y in [("a", "b"), ("b", "a")]
+        ]
+        if any(only):
+            out[table] = (only[0], only[1])
+    con.close()
+    return out
+
+
+def parquet_rows(warehouse: Path) -> dict[str, int]:
+    con = duckdb.connect()
+    folder = parquet_dir(warehouse)
+    counts = {
+        t.name: con.sql(
+            f"SELECT count(*) FROM read_parquet('{t}/**/*.parquet', hive_partitioning = true)"
+        ).fetchall()[0][0]
+        for t in sorted(folder.iterdir())
+        if t.is_dir()
+    }
+    con.close()
+    return counts
+
+
+def listing_line(model: Model, export_id: str) -> str:
+    e = next(e for e in model.exports if e.export_id == export_id)
+    return (
+        f"{e.export_id},x,{e.export_id}.csv,{e.user},{e.at:%Y-%m-%d %H:%M:%S},Contacts,"
+        f"{len(e.keys)},{len(e.keys)}\n"
+    )
+
+
+@examples(12)
+@given(models(), st.lists(st.integers(1, 60), min_size=1, max_size=4))
+def test_incremental_nights_publish_what_a_full_rebuild_does(model: Model, gaps: list[int]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="incr-"))
+    try:
+        everything = files(model)
+        data = write_folder(
+            root / "d", {k: v for k, v in everything.items() if not k.startswith("inbox/")}
+        )
+        warehouse = root / "nightly" / "w.duckdb"
+        reference = root / "full" / "w.duckdb"
+        warehouse.parent.mkdir()
+        reference.parent.mkdir()
+        as_of = dt.date(2025, 1, 1)
+        delivered: set[str] = set()
+        for n, gap in enumerate(gaps):
+            as_of += dt.timedelta(days=gap)
+            due = sorted(
+                e.export_id
+                for e in model.exports
+                if e.at.date() < as_of and e.export_id not in delivered
+            )
+            if due:  # the night's listing and the files it names
+                write_folder(
+                    data,
+                    {
+                        f"inbox/zoominfo/downloads/night-{n}.csv": LISTING
+                        + "".join(listing_line(model, x) for x in due),
+                        **{
+                            f"inbox/zoominfo/exports/{x}.csv": everything[
+                                f"inbox/zoominfo/exports/{x}.csv"
+                            ]
+                            for x in due
+                        },
+                    },
+                )
+                delivered.update(due)
+            how = night(data, warehouse, as_of, model.window_months)
+            event(how.split(":")[0] if n else "first night")
+            # The reference: every mart rebuilt from the same ingest store.
+            build(
+                ingest_store_path(warehouse),
+                reference,
+                RunParams(as_of, reexport_window_months=model.window_months),
+                ingest(data, ingest_store_path(warehouse)).current_config,
+                incremental=False,
+            )
+            assert differences(warehouse, reference) == {}, f"night {n}, as of {as_of}"
+            assert parquet_rows(warehouse) == parquet_rows(reference)
+    finally:
+        shutil.rmtree(root)
+
+
+CONFIG = {
+    "config/clients.csv": "client_id,client_name\nc1,One\n",
+    "config/users.csv": "vendor,user,client_id,valid_from,valid_to\nzoominfo,u1@a.test,c1,,\n",
+    "config/contracts.csv": "vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
+    "overage_allowed,cap_credits,price_per_credit\n"
+    "zoominfo,C,2025-01-01,2026-01-01,100,monthly,true,,\n",
+    "config/allocations.csv": "vendor,client_id,effective_month,monthly_credits\n"
+    "zoominfo,c1,2025-01-01,3\n",
+}
+
+
+def exports(listing: str, *rows: tuple[str, str, list[int], int]) -> dict[str, str]:
+    """A listing file and the export files it names: (Export ID, date, contact IDs, credits
+    the vendor charged)."""
+    out = {
+        f"inbox/zoominfo/downloads/{listing}.csv": LISTING
+        + "".join(
+            f"{x},x,{x}.csv,u1@a.test,{at},Contacts,{len(keys)},{credits}\n"
+            for x, at, keys, credits in rows
+        )
+    }
+    for x, _, keys, _ in rows:
+        out[f"inbox/zoominfo/exports/{x}.csv"] = "ZoomInfo Contact ID\n" + "".join(
+            f"{k}\n" for k in keys
+        )
+    return out
+
+
+def one(warehouse: Path, sql: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_night_of_later_exports_is_added_and_agrees_with_a_full_rebuild(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1, 2], 2)))
+    assert night(data, warehouse, dt.date(2025, 1, 10), 12) == (
+        "full rebuild: nothing is published yet"
+    )
+    # Night 2, after January ended: contact 2 again (free), 3 (the lot's last credit),
+    # 4 (beyond the lot: overage).
+    write_folder(data, exports("L2", ("E2", "2025-01-20 09:00:00", [2, 3, 4], 2)))
+    assert night(data, warehouse, dt.date(2025, 2, 2), 12) == (
+        "incremental: the night's new files were added to the published warehouse"
+    )
+    assert one(
+        warehouse,
+        "SELECT record_key, first_export_id, repeat_export_id, kind FROM duplicate_reexports",
+    ) == [("2", "E1", "E2", "free_reexport")]
+    assert one(
+        warehouse,
+        "SELECT entry_type, record_key, credits FROM ledger_entries "
+        "WHERE export_id = 'E2' ORDER BY record_key",
+    ) == [("reexport", "2", 0), ("consume", "3", 1), ("overage", "4", 1)]
+    assert one(
+        warehouse,
+        "SELECT month, opening_balance, baseline_credits, consumed_credits, overage_credits, "
+        "forfeited_credits, closing_balance FROM monthly_balances ORDER BY month",
+    ) == [
+        (dt.date(2025, 1, 1), 0, 3, 3, 1, 0, 0),
+        (dt.date(2025, 2, 1), 0, 3, 0, 0, 0, 3),  # February's lot: new tonight, untouched
+    ]
+    assert one(warehouse, "SELECT build FROM run_info") == [("incremental",)]
+    reference = tmp_path / "full.duckdb"
+    build(
+        ingest_store_path(warehouse),
+        reference,
+        RunParams(dt.date(2025, 2, 2)),
+        ingest(data, ingest_store_path(warehouse)).current_config,
+        incremental=False,
+    )
+    assert differences(warehouse, reference) == {}
+    assert parquet_rows(warehouse) == parquet_rows(reference)
+
+
+def test_a_night_that_could_change_the_past_is_rebuilt_in_full(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    as_of = dt.date(2025, 1, 25)
+    write_folder(data, exports("L1", ("E1", "2025-01-10 10:00:00", [1, 2], 2)))
+    night(data, warehouse, as_of, 12)
+    # An export older than the last charge (a late file) could take credits an earlier
+    # charge drew: rebuilt in full. The contact it shares with E1 is now E1's re-export.
+    write_folder(data, exports("L0", ("E0", "2025-01-03 10:00:00", [2], 1)))
+    assert night(data, warehouse, as_of, 12).startswith(
+        "full rebuild: a zoominfo record of 2025-01-03 10:00:00 is not after the last charged"
+    )
+    assert one(warehouse, "SELECT first_export_id, repeat_export_id FROM duplicate_reexports") == [
+        ("E0", "E1")
+    ]
+    # A configuration change can change any month.
+    write_folder(
+        data,
+        {
+            "config/allocations.csv": "vendor,client_id,effective_month,monthly_credits\n"
+            "zoominfo,c1,2025-01-01,5\n"
+        },
+    )
+    assert night(data, warehouse, as_of, 12) == "full rebuild: the configuration changed"
+    assert one(warehouse, "SELECT closing_balance FROM monthly_balances") == [(3,)]  # 5 - 2
+    # So can another re-export window.
+    assert night(data, warehouse, as_of, 6) == (
+        "full rebuild: the time zone or the re-export window changed"
+    )
+
+
+def test_a_night_with_nothing_new_publishes_nothing(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    write_folder(data, exports("L1", ("E1", "2025-01-10 10:00:00", [1, 2], 2)))
+    warehouse = tmp_path / "w.duckdb"
+    night(data, warehouse, dt.date(2025, 1, 25), 12)
+    published = warehouse.stat()
+    assert night(data, warehouse, dt.date(2025, 1, 25), 12).startswith("incremental")
+    assert (warehouse.stat().st_ino, warehouse.stat().st_mtime_ns) == (
+        published.st_ino,
+        published.st_mtime_ns,
+    )
+
+
+def test_a_warehouse_an_analyst_changed_is_rebuilt_not_built_on(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    write_folder(data, exports("L1", ("E1", "2025-01-10 10:00:00", [1, 2], 2)))
+    warehouse = tmp_path / "w.duckdb"
+    night(data, warehouse, dt.date(2025, 1, 25), 12)
+    analyst = duckdb.connect(str(warehouse))  # read-write, as the duckdb CLI opens it
+    analyst.execute("DELETE FROM ledger_entries WHERE entry_type = 'consume'")
+    analyst.close()
+    write_folder(data, exports("L2", ("E2", "2025-01-20 09:00:00", [3], 1)))
+    assert night(data, warehouse, dt.date(2025, 1, 25), 12) == (
+        "full rebuild: the published file was changed after it was published"
+    )
+    assert one(warehouse, "SELECT count(*) FROM ledger_entries WHERE entry_type = 'consume'") == [
+        (3,)
+    ]

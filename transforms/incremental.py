@@ -1,0 +1,486 @@
+"""An incremental night: the night's new files go through the rules, and what they add is
+written into a copy of the published warehouse, so a night costs about its own rows, not
+the whole history.
+
+It applies when the night only appends: its new files are ZoomInfo exports and listings or
+usage reports (never configuration), every new record is later than anything the
+published warehouse charged (``run_info.watermarks``), and nothing the night brings can
+change an earlier decision. Then what the rules need from the past is small and already
+published:
+
+- rule 2: a record's latest charge (``prior_charges``, from the ledger's charge entries
+  of the night's record keys): a new export of it is a free re-export while that window
+  lasts;
+- rules 3 and 4: what earlier nights drew from the lots still open at the watermark
+  (``prior_lot_draws``): the night draws on what is left, and their forfeits are decided
+  again;
+- everything else (balances, forfeitures, reconciliation, ...) is small and is recomputed
+  from the merged ledger by the same models as a full rebuild.
+
+Anything else raises ``NotIncremental`` with the reason, and the caller rebuilds in full
+(transforms/build.py). The full rebuild is the reference: tests/test_incremental.py runs
+random nights both ways and compares every published table.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from transforms import build as full
+from transforms import ledger
+from transforms.failpoints import failpoint
+
+# Sources whose new files an incremental night takes. Configuration changes can change any
+# past decision; 6sense and Apollo records are bought per row and their repeats are found
+# by the first purchase of all time, which the published tables do not keep.
+NIGHT_SOURCES = {"zoominfo_exports", "zoominfo_downloads", "zoominfo_usage", "sixsense_usage"}
+
+# Published tables the night changes in place (a few rows into millions); every other
+# published table is recomputed whole and replaces the published one.
+MERGED = ("ledger_entries", "duplicate_reexports")
+
+
+class NotIncremental(Exception):
+    """This night cannot be added to the published warehouse; rebuild in full."""
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def _published_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    columns = [
+        c for (c,) in con.sql("SELECT column_name FROM (DESCRIBE warehouse.run_info)").fetchall()
+    ]
+    if "pipeline_fingerprint" not in columns:
+        raise NotIncremental("the published warehouse was built by an earlier version")
+    row = con.sql("SELECT * FROM warehouse.run_info").fetchall()
+    if len(row) != 1:
+        raise NotIncremental("the published warehouse has no run_info row")
+    return dict(zip(columns, row[0], strict=True))
+
+
+def _check_run(
+    con: duckdb.DuckDBPyConnection,
+    params: full.RunParams,
+    current_config: dict[str, str | None],
+) -> dict[str, Any]:
+    """Same code, parameters, configuration and closed months as the published build."""
+    run = _published_run(con)
+    if (run["creditrecon_version"], run["pipeline_fingerprint"]) != (
+        full.version("creditrecon"),
+        full.pipeline_fingerprint(),
+    ):
+        raise NotIncremental("the pipeline changed since the published build")
+    if (run["reporting_timezone"], run["reexport_window_months"]) != (
+        params.reporting_timezone,
+        params.reexport_window_months,
+    ):
+        raise NotIncremental("the time zone or the re-export window changed")
+    if params.as_of < run["as_of"]:
+        raise NotIncremental(f"as-of date {params.as_of} is before the published {run['as_of']}")
+    if json.loads(run["config_files"]) != current_config:
+        raise NotIncremental("the configuration changed")
+    if json.loads(run["closed_months"]) != full.closed_months(con):
+        raise NotIncremental("a month was closed since")
+    if _one(con, "SELECT count(*) FROM warehouse.ledger_entries WHERE late_for_month IS NOT NULL"):
+        raise NotIncremental("the ledger holds entries booked late for a closed month")
+    if params.as_of != run["as_of"] and _one(
+        con,
+        "SELECT count(*) FROM warehouse.quarantine "
+        "WHERE rejected_by = 'rules' AND reason LIKE '%after the as-of date%'",
+    ):
+        raise NotIncremental("rows waiting for a later as-of date may now count")
+    return run
+
+
+def _night_files(con: duckdb.DuckDBPyConnection) -> int:
+    """night_files: the ingest store's files the published warehouse has not seen. Returns
+    how many; raises if one it has seen is gone or the night brings a file it cannot take."""
+    con.execute("""
+        CREATE TABLE night_files AS
+        SELECT f.path, f.content_hash, f.file_id, f.source, f.status
+        FROM ingest.ingest_files f
+        ANTI JOIN warehouse.ingest_manifest m USING (path, content_hash)
+    """)
+    gone = _one(
+        con,
+        "SELECT count(*) FROM warehouse.ingest_manifest m "
+        "ANTI JOIN ingest.ingest_files f USING (path, content_hash)",
+    )
+    if gone:
+        raise NotIncremental(f"{gone} files of the published warehouse are no longer staged")
+    others = con.sql(
+        "SELECT DISTINCT source FROM night_files WHERE NOT list_contains(?, source) ORDER BY 1",
+        params=[sorted(NIGHT_SOURCES)],
+    ).fetchall()
+    if others:
+        raise NotIncremental("new files of " + ", ".join(s for (s,) in others))
+    return _one(con, "SELECT count(*) FROM night_files")
+
+
+def _check_listings(con: duckdb.DuckDBPyConnection) -> None:
+    """The night's listing rows name only the night's export files, and earlier listing rows
+    none of them: records already published keep their listing, and so their date and user."""
+    con.execute("""
+        CREATE TEMP TABLE night_loaded AS
+        SELECT DISTINCT file_id FROM night_files WHERE status = 'loaded'
+    """)
+    crossed = _one(
+        con,
+        """
+        SELECT count(*)
+        FROM zi_listings_checked lc
+        JOIN zi_export_files ef ON ef.file_name_key = lower(lc.file_name)
+        WHERE (lc.file_id IN (SELECT file_id FROM night_loaded))
+           <> (ef.file_id IN (SELECT file_id FROM night_loaded))
+        """,
+    )
+    if crossed:
+        raise NotIncremental("a listing names an export file delivered on another night")
+    relisted = _one(
+        con,
+        """
+        WITH night AS (
+            SELECT * FROM zi_listings_checked WHERE file_id IN (SELECT file_id FROM night_loaded)
+        ),
+        earlier AS (
+            SELECT * FROM zi_listings_checked
+            WHERE file_id NOT IN (SELECT file_id FROM night_loaded)
+        )
+        SELECT (SELECT count(*) FROM night JOIN earlier USING (export_id))
+             + (SELECT count(*) FROM night n
+                JOIN earlier e ON lower(n.file_name) = lower(e.file_name))
+        """,
+    )
+    if relisted:
+        raise NotIncremental("a listing repeats an Export ID or File Name listed before")
+
+
+def _check_after_watermarks(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
+    """Every new record is later than what its vendor already charged, and in an open month."""
+    con.execute("CREATE TEMP TABLE published_watermarks (vendor VARCHAR, watermark TIMESTAMP)")
+    marks = json.loads(run["watermarks"])
+    if marks:
+        con.executemany("INSERT INTO published_watermarks VALUES (?, ?)", list(marks.items()))
+    early = con.sql("""
+        SELECT e.vendor, min(e.exported_at), any_value(w.watermark)
+        FROM exported_records e JOIN published_watermarks w USING (vendor)
+        GROUP BY ALL HAVING min(e.exported_at) <= any_value(w.watermark)
+    """).fetchall()
+    if early:
+        vendor, first, mark = early[0]
+        raise NotIncremental(f"a {vendor} record of {first} is not after the last charged ({mark})")
+    closed = json.loads(run["closed_months"])
+    if closed and _one(
+        con,
+        "SELECT count(*) FROM exported_records WHERE exported_at < (?::DATE + INTERVAL 1 MONTH)",
+        [max(closed)],
+    ):
+        raise NotIncremental("a record falls in a closed month")
+
+
+def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
+    """prior_charges from the published ledger (see the module doc)."""
+    # The latest charge of each record key the night exports again. One charge can be split
+    # over several lots (several entries), all with its time and source.
+    con.execute("""
+        INSERT INTO prior_charges
+        SELECT vendor, record_type, record_key,
+               -row_number() OVER (ORDER BY vendor, record_type, record_key) AS seq,
+               max(effective_at) AS charged_at,
+               arg_max(client_id, effective_at), arg_max(export_id, effective_at),
+               max(effective_at), arg_max(source_file, effective_at),
+               arg_max(source_row, effective_at)
+        FROM warehouse.ledger_entries
+        WHERE entry_type IN ('consume', 'overage')
+          AND vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
+          AND record_key IN (SELECT DISTINCT record_key FROM exported_records)
+        GROUP BY vendor, record_type, record_key
+    """)
+
+
+def _load_prior_draws(con: duckdb.DuckDBPyConnection) -> None:
+    """lots_open, prior_lot_draws and lots_left (what is left to draw) from the published
+    ledger (see the module doc)."""
+    # Lots open after the watermark: the only ones the night can draw on or change the
+    # forfeit of. (Lots that expired earlier keep their published entries.)
+    con.execute("""
+        CREATE TABLE lots_open AS
+        SELECT l.* FROM lots l LEFT JOIN published_watermarks w USING (vendor)
+        WHERE w.watermark IS NULL OR l.expires_on::TIMESTAMP > w.watermark
+    """)
+    closed = full.closed_months(con)
+    if closed and _one(
+        con,
+        "SELECT count(*) FROM lots_open WHERE expires_on <= (?::DATE + INTERVAL 1 MONTH)",
+        [max(closed)],
+    ):
+        # Its forfeit is booked in a closed month, whose entries are frozen.
+        raise NotIncremental("a lot of a closed month is still open at the last charge")
+    con.execute("""
+        INSERT INTO prior_lot_draws
+        SELECT lot_id,
+               sum(CASE entry_type WHEN 'consume' THEN credits ELSE -credits END),
+               max(recorded_at)
+        FROM warehouse.ledger_entries
+        WHERE lot_id IN (SELECT lot_id FROM lots_open)
+          AND entry_type IN ('consume', 'reverse')
+        GROUP BY ALL
+    """)
+    con.execute("""
+        CREATE TABLE lots_left AS
+        SELECT l.* REPLACE (l.credits - coalesce(d.drawn, 0) AS credits)
+        FROM lots_open l LEFT JOIN prior_lot_draws d USING (lot_id)
+    """)
+
+
+def _check_lots(con: duckdb.DuckDBPyConnection) -> None:
+    """Published lots are unchanged; a lot that is new (the as-of date moved on) opens after
+    the watermark, so no charge already made could have drawn on it."""
+    changed = _one(
+        con,
+        """
+        SELECT count(*) FROM warehouse.credit_lots p
+        LEFT JOIN lots l USING (lot_id)
+        WHERE l.lot_id IS NULL OR l.credits <> p.credits OR l.effective_on <> p.effective_on
+           OR l.expires_on <> p.expires_on OR l.kind <> p.lot_kind
+        """,
+    )
+    if changed:
+        raise NotIncremental("lots changed")
+    early = _one(
+        con,
+        """
+        SELECT count(*) FROM lots l JOIN published_watermarks w USING (vendor)
+        WHERE l.lot_id NOT IN (SELECT lot_id FROM warehouse.credit_lots)
+          AND l.effective_on::TIMESTAMP <= w.watermark
+        """,
+    )
+    if early:
+        raise NotIncremental("a new lot opens before the last charge")
+
+
+def _check_reversals(con: duckdb.DuckDBPyConnection) -> None:
+    """No reversal touches the night's records or comes after the watermark; the reversals
+    already applied are in the published ledger, so the night applies none."""
+    touched = _one(
+        con,
+        """
+        SELECT count(*) FROM cfg_reversals r
+        WHERE EXISTS (SELECT 1 FROM charges c
+                      WHERE c.vendor = r.vendor AND c.export_id = r.reference)
+           OR EXISTS (SELECT 1 FROM charges c
+                      WHERE c.vendor = r.vendor AND c.record_key = r.reference)
+        """,
+    )
+    if touched:
+        raise NotIncremental("a reversal refers to a record of the night")
+    late = _one(
+        con,
+        """
+        SELECT count(*) FROM reversals r JOIN published_watermarks w USING (vendor)
+        WHERE r.reversed_at > w.watermark
+        """,
+    )
+    if late:
+        raise NotIncremental("a reversal is dated after the last charge")
+    con.execute("DELETE FROM reversals; DELETE FROM reversal_targets")
+
+
+def _merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The night's entries into the warehouse copy's ledger. Returns the booking-month
+    partitions (Parquet folder names) it changed."""
+    con.execute("ALTER TABLE ledger_entries RENAME TO night_entries")
+    con.execute("ALTER TABLE night_entries ADD COLUMN late_for_month DATE")
+    # Forfeits of lots still open at the watermark are decided again with the night's draws;
+    # grants only for lots that are new.
+    con.execute("""
+        CREATE TABLE night_changes AS
+        SELECT * FROM night_entries
+        WHERE entry_type IN ('consume', 'overage', 'reexport')
+           OR (entry_type = 'forfeit' AND entry_id IN (SELECT 'forfeit:' || lot_id FROM lots_open))
+           OR (entry_type = 'grant' AND lot_id NOT IN (SELECT lot_id FROM warehouse.credit_lots))
+    """)
+    con.execute("""
+        CREATE TABLE dropped_forfeits AS
+        SELECT entry_id, booking_month FROM warehouse.ledger_entries
+        WHERE entry_type = 'forfeit' AND entry_id IN (SELECT 'forfeit:' || lot_id FROM lots_open)
+    """)
+    months = {
+        f"booking_month={m}"
+        for (m,) in con.sql(
+            "SELECT booking_month FROM night_changes "
+            "UNION SELECT booking_month FROM dropped_forfeits"
+        ).fetchall()
+    }
+    con.execute(
+        "DELETE FROM warehouse.ledger_entries "
+        "WHERE entry_id IN (SELECT entry_id FROM dropped_forfeits)"
+    )
+    con.execute("INSERT INTO warehouse.ledger_entries BY NAME SELECT * FROM night_changes")
+    con.execute("CREATE TABLE night_entry_ids AS SELECT entry_id FROM night_changes")
+    con.execute("DROP TABLE night_entries; DROP TABLE night_changes; DROP TABLE dropped_forfeits")
+    con.execute("CREATE VIEW ledger_entries AS FROM warehouse.ledger_entries")
+    # The audits check the night's entries, and any older one with the same id.
+    con.execute("""
+        CREATE TEMP VIEW entries_to_audit AS
+        FROM ledger_entries WHERE entry_id IN (SELECT entry_id FROM night_entry_ids)
+    """)
+    return months
+
+
+def _merge_duplicates(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The night's repeats after the published ones. Returns the month partitions changed."""
+    months = {
+        f"month={m}"
+        for (m,) in con.sql("SELECT DISTINCT month FROM duplicate_reexports").fetchall()
+    }
+    con.execute(
+        "INSERT INTO warehouse.duplicate_reexports BY NAME "
+        "SELECT * FROM duplicate_reexports ORDER BY vendor, repeat_exported_at, record_key"
+    )
+    con.execute("DROP TABLE duplicate_reexports")
+    con.execute("CREATE VIEW duplicate_reexports AS FROM warehouse.duplicate_reexports")
+    return months
+
+
+def _add_daily_charges(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("ALTER TABLE daily_charges RENAME TO night_daily_charges")
+    con.execute("""
+        CREATE TABLE daily_charges AS
+        SELECT vendor, user, client_id, day, sum(records)::BIGINT AS records,
+               sum(charged_records)::BIGINT AS charged_records, sum(credits)::BIGINT AS credits
+        FROM (FROM warehouse.daily_charges UNION ALL BY NAME FROM night_daily_charges)
+        GROUP BY ALL
+        ORDER BY ALL
+    """)
+    con.execute("DROP TABLE night_daily_charges")
+
+
+def _add_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """The night's files' quarantine and manifest rows after the published ones (which the
+    night cannot change: their files' fate was checked to be the same)."""
+    for table, order in [
+        ("quarantine", "file, row_number"),
+        ("ingest_manifest", "source, path, ingested_at"),
+    ]:
+        con.execute(f"ALTER TABLE {table} RENAME TO night_{table}")
+        con.execute(
+            f"CREATE TABLE {table} AS FROM warehouse.{table} "
+            f"UNION ALL BY NAME FROM night_{table} ORDER BY {order}"
+        )
+
+
+def _watermarks(con: duckdb.DuckDBPyConnection) -> None:
+    """The night's watermarks, and the published ones for vendors without new records."""
+    con.execute("""
+        INSERT INTO watermarks
+        SELECT * FROM published_watermarks WHERE vendor NOT IN (SELECT vendor FROM watermarks)
+    """)
+
+
+def build_night(
+    store: Path,
+    warehouse: Path,
+    params: full.RunParams,
+    current_config: dict[str, str | None],
+    parquet: bool = True,
+    on_step: Callable[[str, float], None] | None = None,
+) -> dict[str, int]:
+    """Add the night's new files to the published warehouse; publish the result like a full
+    rebuild does (a new file swapped in once audited). Raises NotIncremental, before
+    anything is published, when the night must be rebuilt in full.
+
+    The published file is copied (bytes, not through DuckDB: an analyst's connection, even a
+    read-write one, does not block a copy) and the copy is attached as ``warehouse``. Until
+    the end its tables are the published ones: the two it changes in place (MERGED) are
+    read before they are changed.
+    """
+    if not warehouse.exists():
+        raise NotIncremental("nothing is published yet")
+    if parquet and not full.parquet_dir(warehouse).exists():
+        raise NotIncremental("the Parquet copy is missing")
+    clock = full.Clock(on_step)
+    work = full.Workspace(warehouse)
+    work.clear_stale()
+    if not work.unchanged_since_published():
+        raise NotIncremental("the published file was changed after it was published")
+    shutil.copyfile(warehouse, work.building)
+    if not work.unchanged_since_published():  # written to while we copied it
+        work.discard()
+        raise NotIncremental("the published file was changed after it was published")
+    con = full.connect(store, work, params, current_config)
+    changed: dict[str, set[str]] = {}
+    try:
+        con.execute(f"ATTACH '{work.building}' AS warehouse")
+        clock.done("copy warehouse file")
+        run = _check_run(con, params, current_config)
+        if not _night_files(con) and params.as_of == run["as_of"]:
+            # Nothing new: what a build would write is what is published.
+            counts = {t: _one(con, f"SELECT count(*) FROM warehouse.{t}") for t in full.PUBLISHED}
+            con.close()
+            work.discard()
+            return counts
+        con.execute("DELETE FROM build_files")
+        con.execute(f"INSERT INTO build_files {full.BUILD_FILES} FROM night_files")
+        clock.done("setup")
+        for name, step in full.STEPS:
+            if name == "charges":
+                _check_listings(con)
+                _check_after_watermarks(con, run)
+                _load_prior_charges(con)
+                clock.done("prior charges")
+            if name == "lot_draws":
+                _check_reversals(con)
+                _check_lots(con)
+                # Past this point the night is incremental: it writes into the copy.
+                failpoint("build:write")
+                _load_prior_draws(con)
+                full.run_step(con, name, lambda c: ledger.burn_lots(c, "lots_left"))
+            elif name == "late_entries":
+                pass  # no closed month can change (checked): the published entries stand
+            elif name == "purchase_quality":
+                con.execute("CREATE TABLE purchase_quality AS FROM warehouse.purchase_quality")
+            else:
+                full.run_step(con, name, step)
+            if name == "ledger_entries":
+                changed["ledger_entries"] = _merge_ledger(con)
+            elif name == "duplicate_reexports":
+                changed["duplicate_reexports"] = _merge_duplicates(con)
+            elif name == "daily_charges":
+                _add_daily_charges(con)
+            elif name == "quarantine":
+                _add_quarantine(con)
+            elif name == "watermarks":
+                _watermarks(con)
+            clock.done(name)
+        counts = full.finish(con, params, current_config, "incremental")
+        clock.done("audits")
+        con.execute("DETACH ingest")
+        for table in full.PUBLISHED:
+            if table not in MERGED:
+                con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
+                con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
+        con.execute("USE warehouse")
+        full._describe(con)
+        con.execute("USE memory")
+        con.execute("CHECKPOINT warehouse")
+        clock.done("write warehouse file")
+        full.write_side_dirs(con, work, parquet, changed)
+        con.execute("DROP VIEW ledger_entries; DROP VIEW duplicate_reexports")
+        con.execute("DETACH warehouse")
+        clock.done("write disputes and parquet")
+    except BaseException:
+        con.close()
+        work.discard()
+        raise
+    con.close()
+    work.publish()
+    return counts

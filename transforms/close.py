@@ -47,15 +47,20 @@ def _has_closed(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute("SELECT count(*) FROM ingest.closed_months").fetchall()[0][0] > 0
 
 
+def create_first_open(con: duckdb.DuckDBPyConnection) -> None:
+    """first_open: the month after the last closed one (one row)."""
+    con.execute("""
+        CREATE TABLE first_open AS
+        SELECT (max(month) + INTERVAL 1 MONTH)::DATE AS month FROM ingest.closed_months
+    """)
+
+
 def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("ALTER TABLE ledger_entries ADD COLUMN late_for_month DATE")
     if not _has_closed(con):
         return 0
     con.execute("ALTER TABLE ledger_entries RENAME TO fresh_entries")
-    con.execute("""
-        CREATE TABLE first_open AS
-        SELECT (max(month) + INTERVAL 1 MONTH)::DATE AS month FROM ingest.closed_months
-    """)
+    create_first_open(con)
     con.execute("""
         CREATE TABLE ledger_entries AS
         WITH closed AS (SELECT month FROM ingest.closed_months),

@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from transforms import build as full
-from transforms import ledger
+from transforms import close, ledger
 from transforms.failpoints import failpoint
 
 # Sources whose new files an incremental night takes. Configuration changes can change any
@@ -209,21 +209,19 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
 def _load_prior_draws(con: duckdb.DuckDBPyConnection) -> None:
     """lots_open, prior_lot_draws and lots_left (what is left to draw) from the published
     ledger (see the module doc)."""
-    # Lots open after the watermark: the only ones the night can draw on or change the
-    # forfeit of. (Lots that expired earlier keep their published entries.)
-    con.execute("""
+    # Lots open after the watermark and into the first open month: the only ones the
+    # night's records (all later than both) can draw on or change the forfeit of. Lots that
+    # expired earlier keep their published entries (frozen ones, for a closed month).
+    closed = full.closed_months(con)
+    con.execute(
+        """
         CREATE TABLE lots_open AS
         SELECT l.* FROM lots l LEFT JOIN published_watermarks w USING (vendor)
-        WHERE w.watermark IS NULL OR l.expires_on::TIMESTAMP > w.watermark
-    """)
-    closed = full.closed_months(con)
-    if closed and _one(
-        con,
-        "SELECT count(*) FROM lots_open WHERE expires_on <= (?::DATE + INTERVAL 1 MONTH)",
-        [max(closed)],
-    ):
-        # Its forfeit is booked in a closed month, whose entries are frozen.
-        raise NotIncremental("a lot of a closed month is still open at the last charge")
+        WHERE (w.watermark IS NULL OR l.expires_on::TIMESTAMP > w.watermark)
+          AND ($closed IS NULL OR l.expires_on > $closed::DATE + INTERVAL 1 MONTH)
+        """,
+        {"closed": max(closed) if closed else None},
+    )
     con.execute("""
         INSERT INTO prior_lot_draws
         SELECT lot_id,
@@ -445,7 +443,9 @@ def build_night(
                 _load_prior_draws(con)
                 full.run_step(con, name, lambda c: ledger.burn_lots(c, "lots_left"))
             elif name == "late_entries":
-                pass  # no closed month can change (checked): the published entries stand
+                # No closed month can change (checked): the published entries stand.
+                if full.closed_months(con):
+                    close.create_first_open(con)
             elif name == "purchase_quality":
                 con.execute("CREATE TABLE purchase_quality AS FROM warehouse.purchase_quality")
             else:

@@ -241,9 +241,10 @@ def parquet_dir(warehouse: Path) -> Path:
 # Kept in the Parquet folder (so it is swapped in with it): each partition's fingerprint and
 # files. Names starting with '_' are skipped by Parquet dataset readers.
 PARQUET_STATE = "_partitions.json"
-# zstd: a third of snappy's size (the ledger at 10M records: 50 MB, not 150) for the same
-# time; pyarrow, polars, pandas and Spark all read it.
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
+# zstd: a third of snappy's size for the same time; pyarrow, polars, pandas and Spark all
+# read it. Level 1, not DuckDB's default 3: the ledger at 10M records was both faster to
+# write (3.9 s, not 4.3) and smaller (43 MB, not 50; snappy: 151 MB).
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # DuckDB's folder name for a NULL partition value
 
 

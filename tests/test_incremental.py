@@ -15,12 +15,14 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
 from tests.conftest import write_folder
 from tests.reference_model import Model
 from tests.test_properties import examples, files, models
+from transforms import build as full_build
 from transforms.build import PUBLISHED, RunParams, build, parquet_dir
 from transforms.close import close_month
 from transforms.ingest import ingest, ingest_store_path
@@ -329,3 +331,66 @@ def test_nights_after_a_month_is_closed_are_added_and_leave_it_as_closed(
     write_folder(data, exports("L3", ("E3", "2025-02-04 10:00:00", [4], 1)))
     write_folder(data, exports("L4", ("E4", "2025-01-20 10:00:00", [5], 1)))
     assert night(data, warehouse, dt.date(2025, 2, 6), 12).startswith("full rebuild: a zoominfo")
+
+
+def test_an_incremental_result_failing_an_audit_is_rebuilt_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1, 2], 2)))
+    night(data, warehouse, dt.date(2025, 1, 10), 12)
+    real_audits = full_build._audits
+
+    def audits_failing_incremental_nights(con: duckdb.DuckDBPyConnection) -> list[str]:
+        tables = {t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+        return ["injected: breaks a rule"] if "night_entry_ids" in tables else real_audits(con)
+
+    monkeypatch.setattr(full_build, "_audits", audits_failing_incremental_nights)
+    write_folder(data, exports("L2", ("E2", "2025-01-20 09:00:00", [3], 1)))
+    assert night(data, warehouse, dt.date(2025, 1, 25), 12) == (
+        "full rebuild: the incremental result failed an audit (injected: breaks a rule)"
+    )
+    assert one(warehouse, "SELECT build FROM run_info") == [
+        ("full rebuild: the incremental result failed an audit (injected: breaks a rule)",)
+    ]
+    assert one(warehouse, "SELECT count(*) FROM ledger_entries WHERE export_id = 'E2'") == [(1,)]
+
+
+def test_a_night_of_usage_reports_only_updates_the_reconciliation(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1, 2, 3], 3)))
+    night(data, warehouse, dt.date(2025, 1, 25), 12)
+    assert one(warehouse, "SELECT reported_from, variance FROM vendor_reconciliation") == [
+        ("listings", 0)
+    ]
+    write_folder(
+        data,
+        {
+            "inbox/zoominfo/usage/usage_2025-01.csv": "User,Period,Monthly Credits Used,"
+            "Bulk Credits Used,Company Views,Contact Views\nu1@a.test,Jan 2025,4,0,1,1\n"
+        },
+    )
+    assert night(data, warehouse, dt.date(2025, 1, 25), 12).startswith("incremental")
+    assert one(
+        warehouse, "SELECT reported_credits, computed_credits, variance FROM vendor_reconciliation"
+    ) == [(4, 3, 1)]
+    reference = tmp_path / "full.duckdb"
+    build(
+        ingest_store_path(warehouse),
+        reference,
+        RunParams(dt.date(2025, 1, 25)),
+        ingest(data, ingest_store_path(warehouse)).current_config,
+        incremental=False,
+    )
+    assert differences(warehouse, reference) == {}
+
+
+def test_an_ingest_store_started_afresh_means_a_full_rebuild(tmp_path: Path) -> None:
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1], 1)))
+    night(data, warehouse, dt.date(2025, 1, 25), 12)
+    ingest_store_path(warehouse).unlink()  # every file is ingested again, at a new time
+    assert night(data, warehouse, dt.date(2025, 1, 25), 12).startswith("full rebuild: ")

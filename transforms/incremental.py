@@ -102,17 +102,19 @@ def _check_run(
 
 def _night_files(con: duckdb.DuckDBPyConnection) -> int:
     """night_files: the ingest store's files the published warehouse has not seen. Returns
-    how many; raises if one it has seen is gone or the night brings a file it cannot take."""
+    how many; raises if one it has seen is gone or the night brings a file it cannot take.
+    A file is the same when its path, bytes and ingest time are: a store rebuilt from the
+    inbox ingests everything again, and entries record when their inputs arrived."""
     con.execute("""
         CREATE TABLE night_files AS
         SELECT f.path, f.content_hash, f.file_id, f.source, f.status
         FROM ingest.ingest_files f
-        ANTI JOIN warehouse.ingest_manifest m USING (path, content_hash)
+        ANTI JOIN warehouse.ingest_manifest m USING (path, content_hash, ingested_at)
     """)
     gone = _one(
         con,
         "SELECT count(*) FROM warehouse.ingest_manifest m "
-        "ANTI JOIN ingest.ingest_files f USING (path, content_hash)",
+        "ANTI JOIN ingest.ingest_files f USING (path, content_hash, ingested_at)",
     )
     if gone:
         raise NotIncremental(f"{gone} files of the published warehouse are no longer staged")
@@ -469,7 +471,7 @@ def build_night(
                 con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
                 con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
         con.execute("USE warehouse")
-        full._describe(con)
+        full.describe_tables(con)
         con.execute("USE memory")
         con.execute("CHECKPOINT warehouse")
         clock.done("write warehouse file")

@@ -500,13 +500,17 @@ class Workspace:
         s = self.warehouse.stat()
         return f"{s.st_size} {s.st_ino} {s.st_mtime_ns}"
 
-    def unchanged_since_published(self) -> bool:
-        """The published file is the one our last publish wrote (an analyst can open it
-        read-write and change it; an incremental night must not build on that)."""
+    def changed_since_published(self) -> str | None:
+        """Why the published file may not be the one our last publish wrote, or None. (An
+        analyst can open it read-write and change it; an incremental night must not build
+        on that.)"""
         try:
-            return self.published_stamp.read_text() == self._stamp()
+            stamp = self.published_stamp.read_text()
         except OSError:
-            return False
+            return "the published file has no record of being published by this version"
+        if stamp != self._stamp():
+            return "the published file was changed after it was published"
+        return None
 
     def discard(self) -> None:
         self.building.unlink(missing_ok=True)
@@ -579,11 +583,23 @@ def connect(
     con.execute(
         "CREATE TABLE prior_lot_draws (lot_id VARCHAR, drawn BIGINT, last_recorded_at TIMESTAMP)"
     )
+    # Every staged row of build_files (keys only), and, as the text of the input row, the
+    # ones the rules rejected (rule_rejects, filled by quarantine.sql): turning every row to
+    # JSON to keep the rejected ones cost 2 s at 10M records.
+    con.execute("CREATE TABLE rule_rejects (file_id VARCHAR, row_number BIGINT, reason VARCHAR)")
     con.execute(
         "CREATE TEMP VIEW staged_rows AS "
         + " UNION ALL ".join(
-            f"SELECT file_id, row_number, to_json(s)::VARCHAR AS raw_row "
-            f"FROM ingest.stg_{s.name} s WHERE file_id IN (SELECT file_id FROM build_files)"
+            f"SELECT file_id, row_number FROM ingest.stg_{s.name} "
+            "WHERE file_id IN (SELECT file_id FROM build_files)"
+            for s in SOURCES
+        )
+    )
+    con.execute(
+        "CREATE TEMP VIEW rejected_raw_rows AS "
+        + " UNION ALL ".join(
+            "SELECT file_id, row_number, to_json(s)::VARCHAR AS raw_row "
+            f"FROM ingest.stg_{s.name} s SEMI JOIN rule_rejects USING (file_id, row_number)"
             for s in SOURCES
         )
     )

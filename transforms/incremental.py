@@ -410,12 +410,14 @@ def build_night(
     clock = full.Clock(on_step)
     work = full.Workspace(warehouse)
     work.clear_stale()
-    if not work.unchanged_since_published():
-        raise NotIncremental("the published file was changed after it was published")
+    why = work.changed_since_published()
+    if why:
+        raise NotIncremental(why)
     shutil.copyfile(warehouse, work.building)
-    if not work.unchanged_since_published():  # written to while we copied it
+    why = work.changed_since_published()  # written to while we copied it?
+    if why:
         work.discard()
-        raise NotIncremental("the published file was changed after it was published")
+        raise NotIncremental(why)
     con = full.connect(store, work, params, current_config)
     changed: dict[str, set[str]] = {}
     try:

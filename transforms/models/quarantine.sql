@@ -2,7 +2,8 @@
 -- rejected input row, with all its reasons. Rows are rejected at ingest (unreadable,
 -- failing their schema) or by the rules above (config_quarantine, exports_quarantine);
 -- the latter are re-decided every run, so a row waiting for its listing loads once it comes.
--- Reads: ingest.ingest_files, ingest.ingest_quarantine, staged_rows (all stg_* rows).
+-- Reads: ingest.ingest_files, ingest.ingest_quarantine, staged_rows (every stg_* row's key),
+-- rejected_raw_rows (the text of the rows in rule_rejects).
 -- Both tables cover build_files: every file, or a night's new ones (transforms/incremental.py
 -- adds them to the last published rows, which the night cannot change).
 
@@ -18,21 +19,21 @@ FROM ingest.ingest_files f
 JOIN build_files USING (path, content_hash)
 JOIN sources s ON s.source = f.source;
 
+INSERT INTO rule_rejects
+SELECT file_id, row_number, string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
+FROM (
+    SELECT * FROM config_quarantine
+    UNION ALL SELECT * FROM exports_quarantine
+    UNION ALL SELECT * FROM reversals_quarantine
+)
+GROUP BY ALL;
+
 CREATE TABLE quarantine AS
-WITH rule_rejects AS (
-    SELECT file_id, row_number, string_agg(DISTINCT reason, '; ' ORDER BY reason) AS reason
-    FROM (
-        SELECT * FROM config_quarantine
-        UNION ALL SELECT * FROM exports_quarantine
-        UNION ALL SELECT * FROM reversals_quarantine
-    )
-    GROUP BY ALL
-),
-rejects AS (
+WITH rejects AS (
     SELECT file_id, row_number, raw_row, reason, 'ingest' AS rejected_by FROM ingest.ingest_quarantine
     UNION ALL
     SELECT r.file_id, r.row_number, s.raw_row, r.reason, 'rules'
-    FROM rule_rejects r JOIN staged_rows s USING (file_id, row_number)
+    FROM rule_rejects r JOIN rejected_raw_rows s USING (file_id, row_number)
 )
 SELECT
     f.vendor,

@@ -322,7 +322,7 @@ def _merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
     }
     con.execute(
         "DELETE FROM warehouse.ledger_entries "
-        "WHERE entry_id IN (SELECT entry_id FROM dropped_forfeits)"
+        "WHERE entry_type = 'forfeit' AND entry_id IN (SELECT entry_id FROM dropped_forfeits)"
     )
     con.execute("INSERT INTO warehouse.ledger_entries BY NAME SELECT * FROM night_changes")
     con.execute("CREATE TABLE night_entry_ids AS SELECT entry_id FROM night_changes")

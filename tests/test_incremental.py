@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import write_folder
 from tests.reference_model import Model
+from tests.test_duplicates import FILES
 from tests.test_properties import examples, files, models
 from transforms import build as full_build
 from transforms.build import PUBLISHED, RunParams, build, parquet_dir
@@ -394,3 +395,136 @@ def test_an_ingest_store_started_afresh_means_a_full_rebuild(tmp_path: Path) -> 
     night(data, warehouse, dt.date(2025, 1, 25), 12)
     ingest_store_path(warehouse).unlink()  # every file is ingested again, at a new time
     assert night(data, warehouse, dt.date(2025, 1, 25), 12).startswith("full rebuild: ")
+
+
+def test_6sense_purchases_over_nights_repeat_the_first_purchase_of_an_earlier_night(
+    tmp_path: Path,
+) -> None:
+    """tests/test_duplicates.py's folder, its purchase log delivered over three nights."""
+    header, *purchases = FILES["inbox/6sense/purchases/p.csv"].splitlines(keepends=True)
+    data = write_folder(
+        tmp_path / "d",
+        {k: v for k, v in FILES.items() if not k.startswith("inbox/6sense/purchases/")},
+    )
+    warehouse = tmp_path / "w.duckdb"
+    hows = []
+    for n, (lines, as_of) in enumerate(
+        [
+            (purchases[:2], dt.date(2025, 3, 1)),  # C1 and C2, by acme
+            (purchases[2:5], dt.date(2025, 3, 1)),  # C1 (beta), C2 (acme) again; C3
+            (purchases[5:], dt.date(2025, 3, 10)),  # C4
+        ]
+    ):
+        write_folder(data, {f"inbox/6sense/purchases/night-{n}.csv": header + "".join(lines)})
+        hows.append(night(data, warehouse, as_of, 12))
+    assert [h.split(":")[0] for h in hows] == ["full rebuild", "incremental", "incremental"]
+    assert one(
+        warehouse,
+        "SELECT record_key, first_client_id, repeat_client_id, first_source_file "
+        "FROM duplicate_reexports WHERE vendor = '6sense' ORDER BY ALL",
+    ) == [
+        ("C1", "acme", "beta", "inbox/6sense/purchases/night-0.csv"),
+        ("C2", "acme", "acme", "inbox/6sense/purchases/night-0.csv"),
+    ]
+    reference = tmp_path / "full.duckdb"
+    build(
+        ingest_store_path(warehouse),
+        reference,
+        RunParams(dt.date(2025, 3, 10)),
+        ingest(data, ingest_store_path(warehouse)).current_config,
+        incremental=False,
+    )
+    assert differences(warehouse, reference) == {}
+    assert one(warehouse, "SELECT count(*) FROM purchase_quality") == one(
+        reference, "SELECT count(*) FROM purchase_quality"
+    )
+    # A contact first bought for 0 credits has no ledger entry to find it by.
+    write_folder(
+        data,
+        {
+            "inbox/6sense/purchases/night-3.csv": header
+            + "2025-03-11 09:00:00,ann@agency.test,Acquire New Contacts,C9,c9@x.test,A,,X,x.test,0\n"
+        },
+    )
+    assert night(data, warehouse, dt.date(2025, 3, 11), 12).startswith("incremental")
+    write_folder(
+        data,
+        {
+            "inbox/6sense/purchases/night-4.csv": header
+            + "2025-03-12 09:00:00,bo@agency.test,Acquire New Contacts,C9,c9@x.test,A,,X,x.test,1\n"
+        },
+    )
+    assert night(data, warehouse, dt.date(2025, 3, 12), 12) == (
+        "full rebuild: a 6sense contact of the night was bought before for 0 credits"
+    )
+    assert one(
+        warehouse,
+        "SELECT first_client_id, repeat_client_id FROM duplicate_reexports WHERE record_key = 'C9'",
+    ) == [("acme", "beta")]
+
+
+@st.composite
+def purchase_logs(draw: st.DrawFn) -> list[tuple[dt.datetime, str, str, int]]:
+    """Purchases (time, user, contact, credits): few contacts, so most are bought again."""
+    return sorted(
+        draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, 24 * 80).map(
+                        lambda h: dt.datetime(2025, 1, 1) + dt.timedelta(hours=h)
+                    ),
+                    st.sampled_from(["ann@agency.test", "bo@agency.test", "ghost@agency.test"]),
+                    st.sampled_from(["C1", "C2", "C3", "C4"]),
+                    st.sampled_from([0, 1, 1, 2]),
+                ),
+                max_size=12,
+            )
+        )
+    )
+
+
+@examples(15)
+@given(purchase_logs(), st.lists(st.integers(1, 40), min_size=1, max_size=4))
+def test_6sense_nights_publish_what_a_full_rebuild_does(
+    purchases: list[tuple[dt.datetime, str, str, int]], gaps: list[int]
+) -> None:
+    header = FILES["inbox/6sense/purchases/p.csv"].splitlines(keepends=True)[0]
+    root = Path(tempfile.mkdtemp(prefix="incr6-"))
+    try:
+        data = write_folder(
+            root / "d",
+            {k: v for k, v in FILES.items() if not k.startswith("inbox/")},
+        )
+        warehouse = root / "nightly" / "w.duckdb"
+        reference = root / "full" / "w.duckdb"
+        warehouse.parent.mkdir()
+        reference.parent.mkdir()
+        as_of = dt.date(2025, 1, 1)
+        for n, gap in enumerate(gaps):
+            before = as_of
+            as_of += dt.timedelta(days=gap)
+            due = [p for p in purchases if before <= p[0].date() < as_of]
+            if due:
+                write_folder(
+                    data,
+                    {
+                        f"inbox/6sense/purchases/night-{n}.csv": header
+                        + "".join(
+                            f"{at:%Y-%m-%d %H:%M:%S},{user},Acquire New Contacts,{c},"
+                            f"{c.lower()}@x.test,A,,X,x.test,{credits}\n"
+                            for at, user, c, credits in due
+                        )
+                    },
+                )
+            how = night(data, warehouse, as_of, 12)
+            event(how if n else "first night")
+            build(
+                ingest_store_path(warehouse),
+                reference,
+                RunParams(as_of),
+                ingest(data, ingest_store_path(warehouse)).current_config,
+                incremental=False,
+            )
+            assert differences(warehouse, reference) == {}, f"night {n}, as of {as_of}"
+    finally:
+        shutil.rmtree(root)

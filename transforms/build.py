@@ -77,6 +77,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("forfeitures", "forfeitures.sql"),
     ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports and repeats
     ("disputes", "disputes.sql"),  # what to ask the vendor to reverse
+    ("purchase_counts", "purchase_counts.sql"),
     ("purchase_quality", "purchase_quality.sql"),
     ("daily_charges", "daily_charges.sql"),
     ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7

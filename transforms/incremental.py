@@ -2,15 +2,15 @@
 written into a copy of the published warehouse, so a night costs about its own rows, not
 the whole history.
 
-It applies when the night only appends: its new files are ZoomInfo exports and listings or
-usage reports (never configuration), every new record is later than anything the
+It applies when the night only appends: its new files are vendor files (never
+configuration), every new record is later than anything the
 published warehouse charged (``run_info.watermarks``), and nothing the night brings can
 change an earlier decision. Then what the rules need from the past is small and already
 published:
 
 - rule 2: a record's latest charge (``prior_charges``, from the ledger's charge entries
   of the night's record keys): a new export of it is a free re-export while that window
-  lasts;
+  lasts; for 6sense, a contact's first purchase, which a new one repeats;
 - rules 3 and 4: what earlier nights drew from the lots still open at the watermark
   (``prior_lot_draws``): the night draws on what is left, and their forfeits are decided
   again;
@@ -36,10 +36,16 @@ from transforms import build as full
 from transforms import close, ledger
 from transforms.failpoints import failpoint
 
-# Sources whose new files an incremental night takes. Configuration changes can change any
-# past decision; 6sense and Apollo records are bought per row and their repeats are found
-# by the first purchase of all time, which the published tables do not keep.
-NIGHT_SOURCES = {"zoominfo_exports", "zoominfo_downloads", "zoominfo_usage", "sixsense_usage"}
+# Sources whose new files an incremental night takes: every vendor file. A configuration
+# change can change any past decision.
+NIGHT_SOURCES = {
+    "zoominfo_exports",
+    "zoominfo_downloads",
+    "zoominfo_usage",
+    "sixsense_purchases",
+    "sixsense_usage",
+    "apollo_usage",
+}
 
 # Published tables the night changes in place (a few rows into millions); every other
 # published table is recomputed whole and replaces the published one.
@@ -190,21 +196,78 @@ def _check_after_watermarks(con: duckdb.DuckDBPyConnection, run: dict[str, Any])
 
 def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
     """prior_charges from the published ledger (see the module doc)."""
-    # The latest charge of each record key the night exports again. One charge can be split
-    # over several lots (several entries), all with its time and source.
     con.execute("""
-        INSERT INTO prior_charges
-        SELECT vendor, record_type, record_key,
-               -row_number() OVER (ORDER BY vendor, record_type, record_key) AS seq,
-               max(effective_at) AS charged_at,
-               arg_max(client_id, effective_at), arg_max(export_id, effective_at),
-               max(effective_at), arg_max(source_file, effective_at),
-               arg_max(source_row, effective_at)
+        CREATE TEMP TABLE night_keys AS
+        SELECT DISTINCT vendor, record_type, record_key FROM exported_records
+    """)
+    # ZoomInfo: the latest charge of each record key the night exports again. One charge can
+    # be split over several lots (several entries), all with its time and source.
+    con.execute("""
+        CREATE TEMP TABLE latest_charges AS
+        SELECT vendor, record_type, record_key, max(effective_at) AS charged_at,
+               arg_max(client_id, effective_at) AS client_id,
+               arg_max(export_id, effective_at) AS export_id,
+               max(effective_at) AS exported_at,
+               arg_max(source_file, effective_at) AS source_file,
+               arg_max(source_row, effective_at) AS row_number
         FROM warehouse.ledger_entries
+        SEMI JOIN night_keys USING (vendor, record_type, record_key)
         WHERE entry_type IN ('consume', 'overage')
           AND vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
-          AND record_key IN (SELECT DISTINCT record_key FROM exported_records)
         GROUP BY vendor, record_type, record_key
+    """)
+    # 6sense: a contact's first purchase. Bought more than once, the published repeats name
+    # it; bought once, its charge entries are it.
+    con.execute("""
+        CREATE TEMP TABLE first_purchases AS
+        WITH repeated AS (
+            SELECT vendor, record_type, record_key,
+                   any_value(first_exported_at) AS charged_at,
+                   any_value(first_client_id) AS client_id,
+                   any_value(first_export_id) AS export_id,
+                   any_value(first_exported_at) AS exported_at,
+                   any_value(first_source_file) AS source_file,
+                   any_value(first_source_row) AS row_number
+            FROM warehouse.duplicate_reexports
+            SEMI JOIN night_keys USING (vendor, record_type, record_key)
+            WHERE kind = 'repeat_purchase'
+            GROUP BY ALL
+        ),
+        once AS (
+            SELECT vendor, record_type, record_key, min(effective_at) AS charged_at,
+                   arg_min(client_id, effective_at) AS client_id,
+                   arg_min(export_id, effective_at) AS export_id,
+                   min(effective_at) AS exported_at,
+                   arg_min(source_file, effective_at) AS source_file,
+                   arg_min(source_row, effective_at) AS row_number
+            FROM warehouse.ledger_entries
+            SEMI JOIN night_keys USING (vendor, record_type, record_key)
+            WHERE entry_type IN ('consume', 'overage') AND vendor = '6sense'
+            GROUP BY ALL
+        )
+        SELECT * FROM repeated
+        UNION ALL
+        SELECT * FROM once ANTI JOIN repeated USING (vendor, record_type, record_key)
+    """)
+    # A purchase that cost 0 credits has no ledger entry: a contact bought before but found
+    # in neither leaves its first purchase unknown.
+    unknown = _one(
+        con,
+        """
+        SELECT count(*) FROM (
+            SELECT DISTINCT contact_id FROM ingest.stg_sixsense_purchases
+            WHERE contact_id IN (SELECT record_key FROM night_keys WHERE vendor = '6sense')
+              AND file_id NOT IN (SELECT file_id FROM night_loaded)
+        ) old
+        WHERE contact_id NOT IN (SELECT record_key FROM first_purchases)
+        """,
+    )
+    if unknown:
+        raise NotIncremental("a 6sense contact of the night was bought before for 0 credits")
+    con.execute("""
+        INSERT INTO prior_charges BY NAME
+        SELECT *, -row_number() OVER (ORDER BY vendor, record_type, record_key) AS seq
+        FROM (FROM latest_charges UNION ALL FROM first_purchases)
     """)
 
 
@@ -450,8 +513,6 @@ def build_night(
                 # No closed month can change (checked): the published entries stand.
                 if full.closed_months(con):
                     close.create_first_open(con)
-            elif name == "purchase_quality":
-                con.execute("CREATE TABLE purchase_quality AS FROM warehouse.purchase_quality")
             else:
                 full.run_step(con, name, step)
             if name == "ledger_entries":
@@ -460,6 +521,11 @@ def build_night(
                 changed["duplicate_reexports"] = _merge_duplicates(con)
             elif name == "daily_charges":
                 _add_daily_charges(con)
+            elif name == "purchase_counts":
+                con.execute(
+                    "INSERT INTO purchase_counts SELECT vendor, client_id, month, "
+                    "email_confidence, contacts, credits FROM warehouse.purchase_quality"
+                )
             elif name == "quarantine":
                 _add_quarantine(con)
             elif name == "watermarks":

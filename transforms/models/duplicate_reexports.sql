@@ -25,7 +25,15 @@ WITH firsts AS (
     SELECT seq, first_value(client_id) OVER w, first_value(export_id) OVER w,
            first_value(exported_at) OVER w, first_value(source_file) OVER w,
            first_value(row_number) OVER w
-    FROM charges
+    FROM (
+        SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
+               row_number
+        FROM charges
+        UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
+        SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
+               row_number
+        FROM prior_charges
+    )
     WHERE vendor = '6sense'
     WINDOW w AS (PARTITION BY vendor, record_key ORDER BY exported_at, seq)
     QUALIFY row_number() OVER w > 1

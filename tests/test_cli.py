@@ -136,6 +136,21 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     acme = next(line for line in again.stdout.splitlines() if " acme " in line)
     # charged 2 (was 1), remaining 2 (was 3), free re-exports 2 (was 1)
     assert [c.strip() for c in acme.split("│")[1:-1]][3:8] == ["2", "0", "2", "0", "2"]
+    # Ops can ask for a full rebuild; it gives the same figures.
+    rebuilt = creditrecon(
+        prefect_api,
+        "nightly",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+        "--full-rebuild",
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "Warehouse: full rebuild: asked for." in rebuilt.stdout
+    assert next(line for line in rebuilt.stdout.splitlines() if " acme " in line) == acme
 
 
 def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Path) -> None:

@@ -19,6 +19,23 @@ from transforms.build import STEPS
 CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
 
 
+def nightly(
+    api_url: str, data: Path, warehouse: Path, *more: str
+) -> subprocess.CompletedProcess[str]:
+    """`creditrecon nightly` on a folder and warehouse, as of the scenario's date."""
+    return creditrecon(
+        api_url,
+        "nightly",
+        "--data",
+        str(data),
+        "--warehouse",
+        str(warehouse),
+        "--as-of",
+        "2025-03-10",
+        *more,
+    )
+
+
 def creditrecon(api_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     if api_url:
@@ -31,16 +48,7 @@ def creditrecon(api_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path: Path) -> None:
     data = write_folder(tmp_path / "agency", SCENARIO)
     warehouse = tmp_path / "out" / "warehouse.duckdb"
-    run = creditrecon(
-        prefect_api,
-        "nightly",
-        "--data",
-        str(data),
-        "--warehouse",
-        str(warehouse),
-        "--as-of",
-        "2025-03-10",
-    )
+    run = nightly(prefect_api, data, warehouse)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in out
@@ -121,33 +129,14 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
             "inbox/zoominfo/exports/e9.csv": contacts(501, 502),  # 501: re-export (E7)
         },
     )
-    again = creditrecon(
-        prefect_api,
-        "nightly",
-        "--data",
-        str(data),
-        "--warehouse",
-        str(warehouse),
-        "--as-of",
-        "2025-03-10",
-    )
+    again = nightly(prefect_api, data, warehouse)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Warehouse: incremental." in again.stdout
     acme = next(line for line in again.stdout.splitlines() if " acme " in line)
     # charged 2 (was 1), remaining 2 (was 3), free re-exports 2 (was 1)
     assert [c.strip() for c in acme.split("│")[1:-1]][3:8] == ["2", "0", "2", "0", "2"]
     # Ops can ask for a full rebuild; it gives the same figures.
-    rebuilt = creditrecon(
-        prefect_api,
-        "nightly",
-        "--data",
-        str(data),
-        "--warehouse",
-        str(warehouse),
-        "--as-of",
-        "2025-03-10",
-        "--full-rebuild",
-    )
+    rebuilt = nightly(prefect_api, data, warehouse, "--full-rebuild")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "Warehouse: full rebuild: asked for." in rebuilt.stdout
     assert next(line for line in rebuilt.stdout.splitlines() if " acme " in line) == acme
@@ -160,16 +149,7 @@ def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Pa
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write("pid 4242")
         lock.flush()
-        run = creditrecon(
-            prefect_api,
-            "nightly",
-            "--data",
-            str(data),
-            "--warehouse",
-            str(warehouse),
-            "--as-of",
-            "2025-03-10",
-        )
+        run = nightly(prefect_api, data, warehouse)
     assert run.returncode == 1
     assert "is being built by pid 4242; try again later" in " ".join(run.stdout.split())
     assert not warehouse.exists()

@@ -77,6 +77,20 @@ def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def rebuilt_in_full(
+    data: Path, warehouse: Path, reference: Path, as_of: dt.date, window: int = 12
+) -> Path:
+    """``reference``: every mart rebuilt in full from the nightly warehouse's ingest store."""
+    build(
+        ingest_store_path(warehouse),
+        reference,
+        RunParams(as_of, reexport_window_months=window),
+        ingest(data, ingest_store_path(warehouse)).current_config,
+        incremental=False,
+    )
+    return reference
+
+
 def parquet_rows(warehouse: Path) -> dict[str, int]:
     con = duckdb.connect()
     folder = parquet_dir(warehouse)
@@ -141,13 +155,7 @@ def test_incremental_nights_publish_what_a_full_rebuild_does(
             how = night(data, warehouse, as_of, model.window_months)
             event(how if n else "first night")
             # The reference: every mart rebuilt from the same ingest store.
-            build(
-                ingest_store_path(warehouse),
-                reference,
-                RunParams(as_of, reexport_window_months=model.window_months),
-                ingest(data, ingest_store_path(warehouse)).current_config,
-                incremental=False,
-            )
+            rebuilt_in_full(data, warehouse, reference, as_of, model.window_months)
             assert differences(warehouse, reference) == {}, f"night {n}, as of {as_of}"
             assert parquet_rows(warehouse) == parquet_rows(reference)
             if close_january and as_of >= dt.date(2025, 2, 1):  # closed once, mid-way
@@ -225,13 +233,7 @@ def test_a_night_of_later_exports_is_added_and_agrees_with_a_full_rebuild(tmp_pa
     ]
     assert one(warehouse, "SELECT build FROM run_info") == [("incremental",)]
     reference = tmp_path / "full.duckdb"
-    build(
-        ingest_store_path(warehouse),
-        reference,
-        RunParams(dt.date(2025, 2, 2)),
-        ingest(data, ingest_store_path(warehouse)).current_config,
-        incremental=False,
-    )
+    rebuilt_in_full(data, warehouse, reference, dt.date(2025, 2, 2))
     assert differences(warehouse, reference) == {}
     assert parquet_rows(warehouse) == parquet_rows(reference)
 
@@ -320,13 +322,7 @@ def test_nights_after_a_month_is_closed_are_added_and_leave_it_as_closed(
         "WHERE month = '2025-02-01'",
     ) == [(1, 2, False)]
     reference = tmp_path / "full.duckdb"
-    build(
-        ingest_store_path(warehouse),
-        reference,
-        RunParams(dt.date(2025, 2, 5)),
-        ingest(data, ingest_store_path(warehouse)).current_config,
-        incremental=False,
-    )
+    rebuilt_in_full(data, warehouse, reference, dt.date(2025, 2, 5))
     assert differences(warehouse, reference) == {}
     # A file for the closed month is late: rebuilt in full, booked in the first open month.
     write_folder(data, exports("L3", ("E3", "2025-02-04 10:00:00", [4], 1)))
@@ -378,13 +374,7 @@ def test_a_night_of_usage_reports_only_updates_the_reconciliation(tmp_path: Path
         warehouse, "SELECT reported_credits, computed_credits, variance FROM vendor_reconciliation"
     ) == [(4, 3, 1)]
     reference = tmp_path / "full.duckdb"
-    build(
-        ingest_store_path(warehouse),
-        reference,
-        RunParams(dt.date(2025, 1, 25)),
-        ingest(data, ingest_store_path(warehouse)).current_config,
-        incremental=False,
-    )
+    rebuilt_in_full(data, warehouse, reference, dt.date(2025, 1, 25))
     assert differences(warehouse, reference) == {}
 
 
@@ -427,13 +417,7 @@ def test_6sense_purchases_over_nights_repeat_the_first_purchase_of_an_earlier_ni
         ("C2", "acme", "acme", "inbox/6sense/purchases/night-0.csv"),
     ]
     reference = tmp_path / "full.duckdb"
-    build(
-        ingest_store_path(warehouse),
-        reference,
-        RunParams(dt.date(2025, 3, 10)),
-        ingest(data, ingest_store_path(warehouse)).current_config,
-        incremental=False,
-    )
+    rebuilt_in_full(data, warehouse, reference, dt.date(2025, 3, 10))
     assert differences(warehouse, reference) == {}
     assert one(warehouse, "SELECT count(*) FROM purchase_quality") == one(
         reference, "SELECT count(*) FROM purchase_quality"
@@ -518,13 +502,7 @@ def test_6sense_nights_publish_what_a_full_rebuild_does(
                 )
             how = night(data, warehouse, as_of, 12)
             event(how if n else "first night")
-            build(
-                ingest_store_path(warehouse),
-                reference,
-                RunParams(as_of),
-                ingest(data, ingest_store_path(warehouse)).current_config,
-                incremental=False,
-            )
+            rebuilt_in_full(data, warehouse, reference, as_of)
             assert differences(warehouse, reference) == {}, f"night {n}, as of {as_of}"
     finally:
         shutil.rmtree(root)

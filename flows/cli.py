@@ -80,10 +80,10 @@ def nightly(
     except FLOW_ERRORS as exc:
         console.print(f"[red]creditrecon nightly failed:[/red] {exc}")
         raise typer.Exit(1) from None
-    _report(result.warehouse, result.as_of, result.ingest)
+    _report(result.warehouse, result.as_of, result.ingest, result.built)
 
 
-def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
+def _report(warehouse: Path, as_of: dt.date, ingested: object, built: str) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     files = Table(title="Input files", title_justify="left")
     for col in ("file", "status", "read", "loaded", "quarantined"):
@@ -114,7 +114,7 @@ def _report(warehouse: Path, as_of: dt.date, ingested: object) -> None:
     ).fetchall()
     for reason, n in reasons:
         console.print(f"  quarantined {n:>5} x {reason}")
-    console.print(f"Warehouse: {con.sql('SELECT build FROM run_info').fetchall()[0][0]}.")
+    console.print(f"Warehouse: {built}.")
 
     month = as_of.replace(day=1)
     summary = Table(title=f"Clients, {month:%B %Y} as of {as_of}", title_justify="left")
@@ -180,7 +180,7 @@ def close(
         console.print(f"[red]creditrecon close failed:[/red] {exc}")
         raise typer.Exit(1) from None
     console.print(f"Closed {first:%B %Y}.")
-    _report(result.warehouse, result.as_of, result.ingest)
+    _report(result.warehouse, result.as_of, result.ingest, result.built)
 
 
 @app.command()

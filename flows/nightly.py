@@ -23,6 +23,13 @@ class NightlyResult:
     as_of: dt.date
     ingest: IngestResult
     table_rows: dict[str, int]
+    built: str  # "incremental: ...", "full rebuild: <why>" or "nothing new ..."
+
+
+@dataclass(frozen=True)
+class Built:
+    table_rows: dict[str, int]
+    how: str
 
 
 def _transient(task: object, task_run: object, state: State) -> bool:
@@ -69,8 +76,14 @@ def build_warehouse(
     params: RunParams,
     current_config: dict[str, str | None],
     full_rebuild: bool = False,
-) -> dict[str, int]:
+) -> Built:
     log = get_run_logger()
+    notes: list[str] = []
+
+    def note(how: str) -> None:
+        log.info("build: %s", how)
+        notes.append(how)
+
     counts = build(
         store,
         warehouse,
@@ -78,10 +91,10 @@ def build_warehouse(
         current_config,
         on_step=lambda step, seconds: log.info("build %s: %.1f s", step, seconds),
         incremental=not full_rebuild,
-        on_note=lambda note: log.info("build: %s", note),
+        on_note=note,
     )
     log.info("published %s: %s", warehouse, counts)
-    return counts
+    return Built(counts, notes[0])
 
 
 @flow(name="creditrecon-nightly", log_prints=True)
@@ -98,8 +111,8 @@ def nightly(
     with run_lock(warehouse):
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
-        counts = build_warehouse(store, warehouse, params, ingested.current_config, full_rebuild)
-    return NightlyResult(warehouse, as_of, ingested, counts)
+        built = build_warehouse(store, warehouse, params, ingested.current_config, full_rebuild)
+    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how)
 
 
 def previous_month(day: dt.date) -> dt.date:
@@ -128,7 +141,7 @@ def month_end_close(
         ingested = ingest_inbox(data, store)
         build_warehouse(store, warehouse, params, ingested.current_config)
         freeze_month(store, warehouse, month, as_of)
-        counts = build_warehouse(store, warehouse, params, ingested.current_config)
+        built = build_warehouse(store, warehouse, params, ingested.current_config)
     # The month's statements, for account managers to send.
     write_statements(warehouse, warehouse.with_name(warehouse.stem + "-statements"), month)
-    return NightlyResult(warehouse, as_of, ingested, counts)
+    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how)

@@ -131,7 +131,7 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     )
     again = nightly(prefect_api, data, warehouse)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "Warehouse: incremental." in again.stdout
+    assert "Warehouse: incremental: 2 new files added to the published warehouse." in again.stdout
     acme = next(line for line in again.stdout.splitlines() if " acme " in line)
     # charged 2 (was 1), remaining 2 (was 3), free re-exports 2 (was 1)
     assert [c.strip() for c in acme.split("│")[1:-1]][3:8] == ["2", "0", "2", "0", "2"]

@@ -708,7 +708,9 @@ def build(
     reason = "asked for"
     if incremental:
         try:
-            counts = night.build_night(store, warehouse, params, current_config, parquet, on_step)
+            counts, how = night.build_night(
+                store, warehouse, params, current_config, parquet, on_step
+            )
         except night.NotIncremental as exc:
             reason = str(exc)
         except AuditFailed as exc:
@@ -717,7 +719,7 @@ def build(
             reason = f"the incremental result failed an audit ({exc})"
         else:
             if on_note:
-                on_note("incremental: the night's new files were added to the published warehouse")
+                on_note(how)
             return counts
     if on_note:
         on_note(f"full rebuild: {reason}")

@@ -456,10 +456,11 @@ def build_night(
     current_config: dict[str, str | None],
     parquet: bool = True,
     on_step: Callable[[str, float], None] | None = None,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], str]:
     """Add the night's new files to the published warehouse; publish the result like a full
-    rebuild does (a new file swapped in once audited). Raises NotIncremental, before
-    anything is published, when the night must be rebuilt in full.
+    rebuild does (a new file swapped in once audited). Returns row counts and what it did.
+    Raises NotIncremental, before anything is published, when the night must be rebuilt in
+    full.
 
     The published file is copied (bytes, not through DuckDB: an analyst's connection, even a
     read-write one, does not block a copy) and the copy is attached as ``warehouse``. Until
@@ -487,12 +488,13 @@ def build_night(
         con.execute(f"ATTACH '{work.building}' AS warehouse")
         clock.done("copy warehouse file")
         run = _check_run(con, params, current_config)
-        if not _night_files(con) and params.as_of == run["as_of"]:
+        new_files = _night_files(con)
+        if not new_files and params.as_of == run["as_of"]:
             # Nothing new: what a build would write is what is published.
             counts = {t: _one(con, f"SELECT count(*) FROM warehouse.{t}") for t in full.PUBLISHED}
             con.close()
             work.discard()
-            return counts
+            return counts, "nothing new since the last publish: the warehouse is as it was"
         con.execute("DELETE FROM build_files")
         con.execute(f"INSERT INTO build_files {full.BUILD_FILES} FROM night_files")
         clock.done("setup")
@@ -553,4 +555,4 @@ def build_night(
         raise
     con.close()
     work.publish()
-    return counts
+    return counts, f"incremental: {new_files} new files added to the published warehouse"

@@ -4,7 +4,9 @@ The warehouse is built in a new file next to the published one and swapped in wi
 ``os.replace`` once every audit passes. A reader who has the old file open keeps reading
 it undisturbed (and never blocks the swap); a crash leaves the published file as it was.
 Models run in the order of ``STEPS``: read them top to bottom to follow a file from the
-ingest store to a mart.
+ingest store to a mart. A night that only appends runs the same steps on its new files and
+adds their rows to a copy of the published file (transforms/incremental.py); this module
+is the full rebuild, and what both share.
 """
 
 from __future__ import annotations

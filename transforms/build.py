@@ -520,6 +520,19 @@ class Workspace:
         for d in [*self.side_building, self.scratch]:
             shutil.rmtree(d, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def publishing(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Build inside the block; when it ends, close ``con`` and publish. On any error,
+        close it and discard what was written: the published files stay as they were."""
+        try:
+            yield
+        except BaseException:
+            con.close()
+            self.discard()
+            raise
+        con.close()
+        self.publish()
+
     def publish(self) -> None:
         """Swap the new file in (atomic: readers see the old file or the new one), then
         the side folders."""
@@ -742,7 +755,7 @@ def full_rebuild(
     work = Workspace(warehouse)
     work.clear_stale()
     con = connect(store, work, params, current_config)
-    try:
+    with work.publishing(con):
         clock.done("setup")
         for name, step in STEPS:
             run_step(con, name, step)
@@ -763,10 +776,4 @@ def full_rebuild(
         clock.done("write warehouse file")
         write_side_dirs(con, work, parquet)
         clock.done("write disputes and parquet")
-    except BaseException:
-        con.close()
-        work.discard()
-        raise
-    con.close()
-    work.publish()
     return counts

@@ -483,18 +483,24 @@ def build_night(
         work.discard()
         raise NotIncremental(why)
     con = full.connect(store, work, params, current_config)
-    changed: dict[str, set[str]] = {}
     try:
         con.execute(f"ATTACH '{work.building}' AS warehouse")
         clock.done("copy warehouse file")
         run = _check_run(con, params, current_config)
         new_files = _night_files(con)
-        if not new_files and params.as_of == run["as_of"]:
-            # Nothing new: what a build would write is what is published.
+        nothing_new = not new_files and params.as_of == run["as_of"]
+        if nothing_new:  # what a build would write is what is published
             counts = {t: _one(con, f"SELECT count(*) FROM warehouse.{t}") for t in full.PUBLISHED}
-            con.close()
-            work.discard()
-            return counts, "nothing new since the last publish: the warehouse is as it was"
+    except BaseException:
+        con.close()
+        work.discard()
+        raise
+    if nothing_new:
+        con.close()
+        work.discard()
+        return counts, "nothing new since the last publish: the warehouse is as it was"
+    changed: dict[str, set[str]] = {}
+    with work.publishing(con):
         con.execute("DELETE FROM build_files")
         con.execute(f"INSERT INTO build_files {full.BUILD_FILES} FROM night_files")
         clock.done("setup")
@@ -549,10 +555,4 @@ def build_night(
         con.execute("DROP VIEW ledger_entries; DROP VIEW duplicate_reexports")
         con.execute("DETACH warehouse")
         clock.done("write disputes and parquet")
-    except BaseException:
-        con.close()
-        work.discard()
-        raise
-    con.close()
-    work.publish()
     return counts, f"incremental: {new_files} new files added to the published warehouse"

@@ -23,6 +23,7 @@ from tests.conftest import write_folder
 from tests.reference_model import Model
 from tests.test_duplicates import FILES
 from tests.test_properties import examples, files, models
+from tests.test_reconciliation import MIXED
 from transforms import build as full_build
 from transforms.build import PUBLISHED, RunParams, build, parquet_dir
 from transforms.close import close_month
@@ -508,3 +509,38 @@ def test_6sense_nights_publish_what_a_full_rebuild_does(
             assert differences(warehouse, reference) == {}, f"night {n}, as of {as_of}"
     finally:
         shutil.rmtree(root)
+
+
+def test_a_mixed_night_of_three_vendors_agrees_with_a_full_rebuild(tmp_path: Path) -> None:
+    """tests/test_reconciliation.py's folder over two nights: the second brings a ZoomInfo
+    listing (one file missing, one user unknown), an export file no listing names, an
+    Apollo usage row, and both vendors' usage reports."""
+    apollo = MIXED["inbox/apollo/usage/apollo.csv"].splitlines(keepends=True)
+    later = [
+        "inbox/zoominfo/downloads/l2.csv",
+        "inbox/zoominfo/exports/z5.csv",
+        "inbox/zoominfo/exports/zz.csv",
+        "inbox/6sense/usage/u.csv",
+        "inbox/zoominfo/usage/feb.csv",
+    ]
+    first = {k: v for k, v in MIXED.items() if k not in later}
+    first["inbox/apollo/usage/apollo.csv"] = "".join(apollo[:3])
+    data = write_folder(tmp_path / "d", first)
+    warehouse = tmp_path / "w.duckdb"
+    as_of = dt.date(2025, 3, 10)
+    night(data, warehouse, as_of, 12)
+    write_folder(
+        data,
+        {
+            **{k: MIXED[k] for k in later},
+            "inbox/apollo/usage/apollo-2.csv": apollo[0] + "".join(apollo[3:]),
+        },
+    )
+    assert night(data, warehouse, as_of, 12) == (
+        "incremental: 6 new files added to the published warehouse"
+    )
+    reference = rebuilt_in_full(data, warehouse, tmp_path / "full.duckdb", as_of)
+    assert differences(warehouse, reference) == {}
+    assert one(
+        warehouse, "SELECT count(*) FROM vendor_reconciliation WHERE reason LIKE 'export file%'"
+    ) == [(1,)]

@@ -200,21 +200,32 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TEMP TABLE night_keys AS
         SELECT DISTINCT vendor, record_type, record_key FROM exported_records
     """)
-    # ZoomInfo: the latest charge of each record key the night exports again. One charge can
-    # be split over several lots (several entries), all with its time and source.
+    # The earliest and latest charge of each record key the night exports again, in one scan
+    # of the ledger. One charge can be split over several lots (several entries), all with
+    # its time and source.
+    con.execute("""
+        CREATE TEMP TABLE charged_keys AS
+        WITH charge_entries AS (
+            SELECT vendor, record_type, record_key, effective_at,
+                   {'client_id': client_id, 'export_id': export_id,
+                    'source_file': source_file, 'row_number': source_row} AS source
+            FROM warehouse.ledger_entries
+            SEMI JOIN night_keys USING (vendor, record_type, record_key)
+            WHERE entry_type IN ('consume', 'overage')
+        )
+        SELECT vendor, record_type, record_key,
+               min(effective_at) AS first_at, arg_min(source, effective_at) AS first,
+               max(effective_at) AS last_at, arg_max(source, effective_at) AS last
+        FROM charge_entries
+        GROUP BY ALL
+    """)
+    # ZoomInfo: a record's latest charge, whose window a new export may fall in.
     con.execute("""
         CREATE TEMP TABLE latest_charges AS
-        SELECT vendor, record_type, record_key, max(effective_at) AS charged_at,
-               arg_max(client_id, effective_at) AS client_id,
-               arg_max(export_id, effective_at) AS export_id,
-               max(effective_at) AS exported_at,
-               arg_max(source_file, effective_at) AS source_file,
-               arg_max(source_row, effective_at) AS row_number
-        FROM warehouse.ledger_entries
-        SEMI JOIN night_keys USING (vendor, record_type, record_key)
-        WHERE entry_type IN ('consume', 'overage')
-          AND vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
-        GROUP BY vendor, record_type, record_key
+        SELECT vendor, record_type, record_key, last_at AS charged_at, last.*,
+               last_at AS exported_at
+        FROM charged_keys
+        WHERE vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
     """)
     # 6sense: a contact's first purchase. Bought more than once, the published repeats name
     # it; bought once, its charge entries are it.
@@ -234,19 +245,12 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
             GROUP BY ALL
         ),
         once AS (
-            SELECT vendor, record_type, record_key, min(effective_at) AS charged_at,
-                   arg_min(client_id, effective_at) AS client_id,
-                   arg_min(export_id, effective_at) AS export_id,
-                   min(effective_at) AS exported_at,
-                   arg_min(source_file, effective_at) AS source_file,
-                   arg_min(source_row, effective_at) AS row_number
-            FROM warehouse.ledger_entries
-            SEMI JOIN night_keys USING (vendor, record_type, record_key)
-            WHERE entry_type IN ('consume', 'overage') AND vendor = '6sense'
-            GROUP BY ALL
+            SELECT vendor, record_type, record_key, first_at AS charged_at, first.*,
+                   first_at AS exported_at
+            FROM charged_keys WHERE vendor = '6sense'
         )
         SELECT * FROM repeated
-        UNION ALL
+        UNION ALL BY NAME
         SELECT * FROM once ANTI JOIN repeated USING (vendor, record_type, record_key)
     """)
     # A purchase that cost 0 credits has no ledger entry: a contact bought before but found
@@ -267,7 +271,7 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         INSERT INTO prior_charges BY NAME
         SELECT *, -row_number() OVER (ORDER BY vendor, record_type, record_key) AS seq
-        FROM (FROM latest_charges UNION ALL FROM first_purchases)
+        FROM (FROM latest_charges UNION ALL BY NAME FROM first_purchases)
     """)
 
 

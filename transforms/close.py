@@ -50,19 +50,20 @@ def _has_closed(con: duckdb.DuckDBPyConnection) -> bool:
 def create_first_open(con: duckdb.DuckDBPyConnection) -> None:
     """first_open: the month after the last closed one (one row)."""
     con.execute("""
-        CREATE TABLE first_open AS
+        CREATE TABLE memory.first_open AS
         SELECT (max(month) + INTERVAL 1 MONTH)::DATE AS month FROM ingest.closed_months
     """)
 
 
 def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute("ALTER TABLE ledger_entries ADD COLUMN late_for_month DATE")
+    """Closed months' entries of the fresh ledger become their frozen ones, plus the
+    differences booked late in the first open month. In place: the full rebuild writes the
+    ledger straight into the new file, and copying it to change a few months cost seconds."""
     if not _has_closed(con):
         return 0
-    con.execute("ALTER TABLE ledger_entries RENAME TO fresh_entries")
     create_first_open(con)
     con.execute("""
-        CREATE TABLE ledger_entries AS
+        CREATE TEMP TABLE late_booked AS
         WITH closed AS (SELECT month FROM ingest.closed_months),
         -- What the closed months are known to hold: their frozen entries, plus differences
         -- already booked (and frozen) in a later month.
@@ -76,7 +77,7 @@ def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
             GROUP BY ALL
         ),
         fresh_closed AS (
-            SELECT * FROM fresh_entries WHERE booking_month IN (SELECT month FROM closed)
+            SELECT * FROM ledger_entries WHERE booking_month IN (SELECT month FROM closed)
         ),
         differences AS (
             SELECT
@@ -98,10 +99,6 @@ def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
             LEFT JOIN ingest.frozen_entries e
               ON f.entry_id IS NULL AND e.entry_id = d.entry_id AND e.late_for_month IS NULL
         )
-        SELECT * FROM fresh_entries WHERE booking_month NOT IN (SELECT month FROM closed)
-        UNION ALL BY NAME
-        SELECT * FROM ingest.frozen_entries
-        UNION ALL BY NAME
         SELECT
             format('late:{}:{}', d.entry_id, o.month) AS entry_id,
             d.entry.vendor, d.entry.client_id, d.entry.entry_type, d.entry.lot_id,
@@ -113,7 +110,12 @@ def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
             d.month AS late_for_month
         FROM described d, first_open o
     """)
-    con.execute("DROP TABLE fresh_entries")
+    con.execute(
+        "DELETE FROM ledger_entries WHERE booking_month IN (SELECT month FROM ingest.closed_months)"
+    )
+    con.execute("INSERT INTO ledger_entries BY NAME SELECT * FROM ingest.frozen_entries")
+    con.execute("INSERT INTO ledger_entries BY NAME SELECT * FROM late_booked")
+    con.execute("DROP TABLE late_booked")
     return 1
 
 

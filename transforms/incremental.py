@@ -365,7 +365,6 @@ def _merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The night's entries into the warehouse copy's ledger. Returns the booking-month
     partitions (Parquet folder names) it changed."""
     con.execute("ALTER TABLE ledger_entries RENAME TO night_entries")
-    con.execute("ALTER TABLE night_entries ADD COLUMN late_for_month DATE")
     # Forfeits of lots still open at the watermark are decided again with the night's draws;
     # grants only for lots that are new.
     con.execute("""

@@ -573,7 +573,9 @@ def connect(
     """An in-memory build database with the ingest store attached (read-only) as ``ingest``
     and the run's parameters and small fixed tables. Intermediate tables live in memory
     (spilling to the scratch folder past the limit), not in the new file: writing them
-    compressed to disk, only to drop them, cost more than computing them."""
+    compressed to disk, only to drop them, cost more than computing them. They are kept
+    narrow (a record's file path is looked up by file_id, not carried): in memory DuckDB
+    stores them uncompressed, and at 10M records every column is a few hundred MB."""
     con = duckdb.connect(
         config={"memory_limit": memory_limit(), "temp_directory": str(work.scratch)}
     )

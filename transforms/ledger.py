@@ -62,10 +62,12 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         rounds += 1
         con.execute("""
             CREATE OR REPLACE TEMP TABLE heads AS
-            SELECT vendor, record_type, record_key, min(seq) AS charge_seq,
-                   min(exported_at) AS charged_at,
-                   min(exported_at) + to_months(getvariable('reexport_window_months')) AS window_end
-            FROM pending GROUP BY ALL
+            SELECT *, charged_at + to_months(getvariable('reexport_window_months')) AS window_end
+            FROM (
+                SELECT vendor, record_type, record_key, min(seq) AS charge_seq,
+                       min(exported_at) AS charged_at, max(exported_at) AS last_exported_at
+                FROM pending GROUP BY ALL
+            )
         """)
         con.execute("""
             INSERT INTO charge_marks
@@ -73,9 +75,13 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
             FROM pending p JOIN heads h USING (vendor, record_type, record_key)
             WHERE p.exported_at < h.window_end
         """)
+        # The next round: only keys exported again after their window (few), found from
+        # heads first rather than by joining every pending record again.
         con.execute("""
             CREATE OR REPLACE TEMP TABLE pending AS
-            SELECT p.* FROM pending p JOIN heads h USING (vendor, record_type, record_key)
+            SELECT p.* FROM pending p
+            JOIN (FROM heads WHERE last_exported_at >= window_end) h
+              USING (vendor, record_type, record_key)
             WHERE p.exported_at >= h.window_end
         """)
     # Vendors charging every row (6sense, Apollo): each row is a charge of its own credits.

@@ -16,7 +16,8 @@ WITH firsts AS (
            f.row_number AS first_source_row
     FROM charges c
     JOIN (
-        SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM charges
+        SELECT seq, client_id, export_id, exported_at, source_file, row_number
+        FROM charges JOIN record_files USING (file_id)
         UNION ALL  -- charged on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM prior_charges
     ) f ON f.seq = c.charge_seq
@@ -28,7 +29,7 @@ WITH firsts AS (
     FROM (
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number
-        FROM charges
+        FROM charges JOIN record_files USING (file_id)
         UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number
@@ -49,10 +50,11 @@ overcharged AS (
 repeats AS (
     SELECT
         c.*,
+        rf.source_file,
         f.* EXCLUDE (seq),
         row_number() OVER (PARTITION BY c.export_id ORDER BY c.file_id, c.row_number)
             AS reexport_rank
-    FROM charges c JOIN firsts f USING (seq)
+    FROM charges c JOIN firsts f USING (seq) JOIN record_files rf ON rf.file_id = c.file_id
 )
 SELECT
     r.vendor,

@@ -12,8 +12,13 @@ WITH lot_sources AS (
     FROM lots l JOIN ingest.ingest_files f ON f.file_id = l.file_id AND f.status = 'loaded'
 ),
 charge_draws AS (
-    SELECT c.*, d.lot_id, l.kind AS lot_kind, d.credits AS drawn
+    SELECT c.*, f.source_file, d.lot_id, l.kind AS lot_kind, d.credits AS drawn
     FROM charges c JOIN lot_draws d USING (seq) LEFT JOIN lots l ON l.lot_id = d.lot_id
+    JOIN record_files f ON f.file_id = c.file_id
+),
+reexports AS (
+    SELECT c.*, f.source_file FROM charges c JOIN record_files f USING (file_id)
+    WHERE NOT c.is_charge
 ),
 given_back AS (
     SELECT r.*, d.lot_id, d.lot_open, sum(d.credits) AS given
@@ -65,7 +70,7 @@ movements AS (
         export_id, record_type, record_key, source_file, row_number,
         'free: charged ' || record_key || ' in the window that began '
             || strftime(window_started_at, '%Y-%m-%d %H:%M')
-    FROM charges WHERE NOT is_charge
+    FROM reexports
     UNION ALL
     SELECT
         'forfeit:' || lot_id, vendor, client_id, 'forfeit', lot_id, kind, credits_left, -credits_left,

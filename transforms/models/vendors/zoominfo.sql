@@ -64,12 +64,10 @@ SELECT
     l.export_id,
     l.exported_at,
     l.exported_by AS user,
-    l.export_type,
     CASE l.export_type WHEN 'contacts' THEN 'contact' ELSE 'company' END AS record_type,
     CASE l.export_type WHEN 'contacts' THEN r.contact_id ELSE r.company_id END AS record_key,
     r.file_id,
     r.row_number,
-    ef.path AS source_file,
     -- When the pipeline first knew of this record: both its listing and its file had arrived.
     greatest(l.ingested_at, ef.ingested_at) AS recorded_at,
     NULL::BIGINT AS row_credits,  -- ZoomInfo: the charge rule decides (ledger.mark_charges)

@@ -10,6 +10,7 @@ warehouse is compared, table by table and row by row, with a full rebuild of the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.test_duplicates import FILES
 from tests.test_properties import examples, files, models
 from tests.test_reconciliation import MIXED
 from transforms import build as full_build
-from transforms.build import PUBLISHED, RunParams, build, parquet_dir
+from transforms.build import PARQUET_STATE, PUBLISHED, RunParams, build, parquet_dir
 from transforms.close import close_month
 from transforms.ingest import ingest, ingest_store_path
 
@@ -544,3 +545,30 @@ def test_a_mixed_night_of_three_vendors_agrees_with_a_full_rebuild(tmp_path: Pat
     assert one(
         warehouse, "SELECT count(*) FROM vendor_reconciliation WHERE reason LIKE 'export file%'"
     ) == [(1,)]
+
+
+def test_a_night_without_the_parquet_fingerprints_writes_every_month(tmp_path: Path) -> None:
+    """The Parquet folder's _partitions.json lost: the night cannot tell which partitions it
+    may keep, so it writes them all rather than only the month it touched."""
+    data = write_folder(tmp_path / "d", CONFIG)
+    warehouse = tmp_path / "w.duckdb"
+    write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1, 2], 2)))
+    night(data, warehouse, dt.date(2025, 1, 10), 12)
+    write_folder(data, exports("L2", ("E2", "2025-02-03 09:00:00", [3], 1)))
+    assert night(data, warehouse, dt.date(2025, 2, 5), 12).startswith("incremental")
+    (parquet_dir(warehouse) / PARQUET_STATE).unlink()
+    # Night 3 touches February only.
+    write_folder(data, exports("L3", ("E3", "2025-02-10 09:00:00", [4], 1)))
+    assert night(data, warehouse, dt.date(2025, 2, 12), 12).startswith("incremental")
+    reference = tmp_path / "full.duckdb"
+    rebuilt_in_full(data, warehouse, reference, dt.date(2025, 2, 12))
+    assert differences(warehouse, reference) == {}
+    rows = parquet_rows(warehouse)
+    assert rows == parquet_rows(reference)
+    assert rows["ledger_entries"] == one(warehouse, "SELECT count(*) FROM ledger_entries")[0][0]
+    # ... and fingerprints every one again, so that later nights keep the ones they can.
+    state = json.loads((parquet_dir(warehouse) / PARQUET_STATE).read_text())
+    assert sorted(state["ledger_entries"]) == [
+        "booking_month=2025-01-01",
+        "booking_month=2025-02-01",
+    ]

@@ -214,3 +214,46 @@ def test_reexported_11_months_on_is_free_and_13_months_on_is_charged(tmp_path: P
         "SELECT user, month::VARCHAR AS m, variance, reason FROM vendor_reconciliation ORDER BY m",
     )
     assert all(r["variance"] == 0 for r in recon)
+
+
+def test_exports_whose_files_hold_the_same_bytes_each_trace_to_their_own_file(
+    tmp_path: Path,
+) -> None:
+    # Z1 (February) names b.csv, Z2 (March) names a.csv: the same bytes, so a.csv, the
+    # first to arrive, is loaded and b.csv is its duplicate. Each export is still a file of
+    # its own: Z1's charges come from b.csv, Z2's free re-exports from a.csv.
+    same = "ZoomInfo Contact ID\n7\n8\n"
+    files = {k: v for k, v in FILES.items() if k.startswith("config/")} | {
+        "inbox/zoominfo/downloads/l.csv": "Export ID,Export Name,File Name,Exported By,"
+        "Export Date,Export Type,Records,Credits Used\n"
+        "Z1,a,b.csv,zed@agency.test,2025-02-05 10:00:00,Contacts,2,2\n"
+        "Z2,b,a.csv,zed@agency.test,2025-03-03 10:00:00,Contacts,2,0\n",
+        "inbox/zoominfo/exports/a.csv": same,
+        "inbox/zoominfo/exports/b.csv": same,
+    }
+    con = run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 3, 10)
+    )
+    try:
+        manifest = con.sql("SELECT path, status FROM ingest_manifest ORDER BY path").fetchall()
+        assert ("inbox/zoominfo/exports/b.csv", "duplicate") in manifest
+        entries = con.sql(
+            "SELECT export_id, entry_type, record_key, source_file, source_row FROM ledger_entries "
+            "WHERE export_id IS NOT NULL ORDER BY ALL"
+        ).fetchall()
+        assert entries == [
+            ("Z1", "consume", "7", "inbox/zoominfo/exports/b.csv", 2),
+            ("Z1", "consume", "8", "inbox/zoominfo/exports/b.csv", 3),
+            ("Z2", "reexport", "7", "inbox/zoominfo/exports/a.csv", 2),
+            ("Z2", "reexport", "8", "inbox/zoominfo/exports/a.csv", 3),
+        ]
+        repeats = con.sql(
+            "SELECT record_key, first_source_file, repeat_source_file FROM duplicate_reexports "
+            "ORDER BY ALL"
+        ).fetchall()
+        assert repeats == [
+            ("7", "inbox/zoominfo/exports/b.csv", "inbox/zoominfo/exports/a.csv"),
+            ("8", "inbox/zoominfo/exports/b.csv", "inbox/zoominfo/exports/a.csv"),
+        ]
+    finally:
+        con.close()

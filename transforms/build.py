@@ -40,7 +40,9 @@ MODELS = Path(__file__).parent / "models"
 def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
     """Run each vendor's adapter (models/vendors/<vendor>.sql), then union what they give:
     records_<vendor> as vendor_records (a view: read once, by exported_records), quarantine_<vendor>
-    (if any) as vendor_quarantine."""
+    (if any) as vendor_quarantine, and files_<vendor> (if any: the file each export's records
+    are traced to, by export_id and file_id, when that is not simply the file loaded under
+    the file_id) as vendor_files."""
     for vendor in VENDORS:
         con.execute((MODELS / "vendors" / f"{vendor}.sql").read_text())
     tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -54,6 +56,17 @@ def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
                 *quarantines,
                 "SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, "
                 "NULL::VARCHAR AS reason WHERE false",
+            ]
+        )
+    )
+    files = [f"SELECT * FROM files_{v}" for v in VENDORS if f"files_{v}" in tables]
+    con.execute(
+        "CREATE TABLE vendor_files AS "
+        + " UNION ALL BY NAME ".join(
+            [
+                *files,
+                "SELECT NULL::VARCHAR AS export_id, NULL::VARCHAR AS file_id, "
+                "NULL::VARCHAR AS source_file WHERE false",
             ]
         )
     )

@@ -16,8 +16,10 @@ WITH firsts AS (
            f.row_number AS first_source_row
     FROM charges c
     JOIN (
-        SELECT seq, client_id, export_id, exported_at, source_file, row_number
-        FROM charges JOIN record_files USING (file_id)
+        SELECT h.seq, h.client_id, h.export_id, h.exported_at, rf.source_file, h.row_number
+        FROM charges h
+        JOIN record_files rf
+          ON rf.file_id = h.file_id AND (rf.export_id IS NULL OR rf.export_id = h.export_id)
         UNION ALL  -- charged on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM prior_charges
     ) f ON f.seq = c.charge_seq
@@ -27,9 +29,11 @@ WITH firsts AS (
            first_value(exported_at) OVER w, first_value(source_file) OVER w,
            first_value(row_number) OVER w
     FROM (
-        SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
-               row_number
-        FROM charges JOIN record_files USING (file_id)
+        SELECT h.seq, h.vendor, h.record_key, h.client_id, h.export_id, h.exported_at,
+               rf.source_file, h.row_number
+        FROM charges h
+        JOIN record_files rf
+          ON rf.file_id = h.file_id AND (rf.export_id IS NULL OR rf.export_id = h.export_id)
         UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number
@@ -54,7 +58,10 @@ repeats AS (
         f.* EXCLUDE (seq),
         row_number() OVER (PARTITION BY c.export_id ORDER BY c.file_id, c.row_number)
             AS reexport_rank
-    FROM charges c JOIN firsts f USING (seq) JOIN record_files rf ON rf.file_id = c.file_id
+    FROM charges c
+    JOIN firsts f USING (seq)
+    JOIN record_files rf
+      ON rf.file_id = c.file_id AND (rf.export_id IS NULL OR rf.export_id = c.export_id)
 )
 SELECT
     r.vendor,

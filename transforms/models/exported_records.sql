@@ -9,10 +9,15 @@ SELECT file_id, row_number, reason FROM vendor_quarantine
 UNION ALL
 SELECT file_id, row_number, problem FROM vendor_records WHERE problem IS NOT NULL;
 
--- The file each record came from, by file_id: kept apart, not on every record (a path per
--- row made the records a quarter bigger in memory).
+-- The file each record came from: kept apart, not on every record (a path per row made the
+-- records a quarter bigger in memory). By file_id, or by file_id and export_id where an
+-- adapter says which file an export names (vendor_files). Join on
+--   f.file_id = r.file_id AND (f.export_id IS NULL OR f.export_id = r.export_id).
 CREATE TABLE record_files AS
-SELECT file_id, path AS source_file FROM ingest.ingest_files WHERE status = 'loaded';
+SELECT file_id, export_id, source_file FROM vendor_files
+UNION ALL
+SELECT file_id, NULL, path FROM ingest.ingest_files
+WHERE status = 'loaded' AND file_id NOT IN (SELECT file_id FROM vendor_files);
 
 -- Attribution: the users.csv row valid on the export's date; nobody -> client 'unassigned'.
 CREATE TABLE exported_records AS

@@ -83,6 +83,17 @@ JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
 JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id
 WHERE r.file_id IN (SELECT file_id FROM build_files);
 
+-- The file each export's records are traced to: the one its listing names. Two exports'
+-- files can hold the same bytes, loaded once under the name that came first; each export
+-- still names its own file, whichever came first.
+CREATE TABLE files_zoominfo AS
+SELECT l.export_id, ef.file_id, min(f.path) AS source_file
+FROM zi_listings l
+JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
+JOIN ingest.ingest_files f
+  ON f.file_id = ef.file_id AND lower(regexp_extract(f.path, '[^/]+$')) = ef.file_name_key
+GROUP BY ALL;
+
 -- Rows of export files that no usable listing row names: they have no date or user yet.
 CREATE TABLE quarantine_zoominfo AS
 SELECT

@@ -18,8 +18,8 @@ WITH firsts AS (
     JOIN (
         SELECT h.seq, h.client_id, h.export_id, h.exported_at, rf.source_file, h.row_number
         FROM charges h
-        JOIN record_files rf
-          ON rf.file_id = h.file_id AND (rf.export_id IS NULL OR rf.export_id = h.export_id)
+        LEFT JOIN record_files rf
+          ON rf.file_id = h.file_id AND rf.export_id IS NOT DISTINCT FROM h.export_id
         UNION ALL  -- charged on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, client_id, export_id, exported_at, source_file, row_number FROM prior_charges
     ) f ON f.seq = c.charge_seq
@@ -32,8 +32,8 @@ WITH firsts AS (
         SELECT h.seq, h.vendor, h.record_key, h.client_id, h.export_id, h.exported_at,
                rf.source_file, h.row_number
         FROM charges h
-        JOIN record_files rf
-          ON rf.file_id = h.file_id AND (rf.export_id IS NULL OR rf.export_id = h.export_id)
+        LEFT JOIN record_files rf
+          ON rf.file_id = h.file_id AND rf.export_id IS NOT DISTINCT FROM h.export_id
         UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number
@@ -60,8 +60,8 @@ repeats AS (
             AS reexport_rank
     FROM charges c
     JOIN firsts f USING (seq)
-    JOIN record_files rf
-      ON rf.file_id = c.file_id AND (rf.export_id IS NULL OR rf.export_id = c.export_id)
+    LEFT JOIN record_files rf
+      ON rf.file_id = c.file_id AND rf.export_id IS NOT DISTINCT FROM c.export_id
 )
 SELECT
     r.vendor,

@@ -10,9 +10,11 @@ UNION ALL
 SELECT file_id, row_number, problem FROM vendor_records WHERE problem IS NOT NULL;
 
 -- The file each record came from: kept apart, not on every record (a path per row made the
--- records a quarter bigger in memory). By file_id, or by file_id and export_id where an
--- adapter says which file an export names (vendor_files). Join on
---   f.file_id = r.file_id AND (f.export_id IS NULL OR f.export_id = r.export_id).
+-- records a quarter bigger in memory). By file_id and export_id where an adapter says which
+-- file an export names (vendor_files: every record with an export_id), else by file_id.
+-- Joined LEFT, on file_id and export_id IS NOT DISTINCT FROM: an equality join keeps the
+-- plan joining this small table last; a record it misses shows as an entry without a
+-- source file, which audits/entries_traced.sql reports.
 CREATE TABLE record_files AS
 SELECT file_id, export_id, source_file FROM vendor_files
 UNION ALL

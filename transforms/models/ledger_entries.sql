@@ -14,14 +14,14 @@ WITH lot_sources AS (
 charge_draws AS (
     SELECT c.*, f.source_file, d.lot_id, l.kind AS lot_kind, d.credits AS drawn
     FROM charges c JOIN lot_draws d USING (seq) LEFT JOIN lots l ON l.lot_id = d.lot_id
-    JOIN record_files f
-      ON f.file_id = c.file_id AND (f.export_id IS NULL OR f.export_id = c.export_id)
+    LEFT JOIN record_files f
+      ON f.file_id = c.file_id AND f.export_id IS NOT DISTINCT FROM c.export_id
 ),
 reexports AS (
     SELECT c.*, f.source_file
     FROM charges c
-    JOIN record_files f
-      ON f.file_id = c.file_id AND (f.export_id IS NULL OR f.export_id = c.export_id)
+    LEFT JOIN record_files f
+      ON f.file_id = c.file_id AND f.export_id IS NOT DISTINCT FROM c.export_id
     WHERE NOT c.is_charge
 ),
 given_back AS (

@@ -368,17 +368,17 @@ def _write_parquet(
                 f"TO '{target / to_write[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
             )
         elif month and to_write:
-            # One COPY per month, not one COPY with PARTITION_BY: the ledger at 10M records
-            # was written in 3.5 s, not 4.3, with 7 months (a scan per month is cheap).
-            for part in to_write:
-                value = part.split("=", 1)[1]
-                (target / part).mkdir(parents=True)
-                con.execute(
-                    f"COPY (SELECT * EXCLUDE ({month}) FROM {table} WHERE "
-                    + (f"{month} IS NULL" if value == HIVE_NULL else f"{month} = ?::DATE")
-                    + f") TO '{target / part / 'data_0.parquet'}' ({PARQUET_OPTIONS})",
-                    [] if value == HIVE_NULL else [value],
-                )
+            # One COPY for the months to write, unfiltered when it is every month (a filter
+            # cost a third more on the ledger). Not a COPY per month: at 10M records and 7
+            # months that was faster (3.5 s, not 4.3), but a month's rows are spread over
+            # the whole table, so each month's COPY decompresses all of it: at 50M it was
+            # slower already, and a history has dozens of months.
+            where, params = _in_partitions(month, to_write) if kept else ("true", [])
+            con.execute(
+                f"COPY (SELECT * FROM {table} WHERE {where}) "
+                f"TO '{target}' ({PARQUET_OPTIONS}, PARTITION_BY ({month}))",
+                params,
+            )
         elif to_write:
             target.mkdir()
             con.execute(f"COPY {table} TO '{target / 'data.parquet'}' ({PARQUET_OPTIONS})")

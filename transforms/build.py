@@ -37,6 +37,18 @@ from transforms.failpoints import failpoint
 MODELS = Path(__file__).parent / "models"
 
 
+def _union_of_adapters(
+    con: duckdb.DuckDBPyConnection, kind: str, tables: set[str], columns: str
+) -> None:
+    """vendor_<kind>: every adapter's <kind>_<vendor> table that exists, unioned; ``columns``
+    (typed NULLs) give its shape when none does."""
+    parts = [f"SELECT * FROM {kind}_{v}" for v in VENDORS if f"{kind}_{v}" in tables]
+    con.execute(
+        f"CREATE TABLE vendor_{kind} AS "
+        + " UNION ALL BY NAME ".join([*parts, f"SELECT {columns} WHERE false"])
+    )
+
+
 def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
     """Run each vendor's adapter (models/vendors/<vendor>.sql), then union what they give:
     records_<vendor> as vendor_records (a view: read once, by exported_records), quarantine_<vendor>
@@ -47,28 +59,18 @@ def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
         con.execute((MODELS / "vendors" / f"{vendor}.sql").read_text())
     tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
     records = [f"SELECT * FROM records_{v}" for v in VENDORS]
-    quarantines = [f"SELECT * FROM quarantine_{v}" for v in VENDORS if f"quarantine_{v}" in tables]
     con.execute("CREATE VIEW vendor_records AS " + " UNION ALL BY NAME ".join(records))
-    con.execute(
-        "CREATE TABLE vendor_quarantine AS "
-        + " UNION ALL BY NAME ".join(
-            [
-                *quarantines,
-                "SELECT NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, "
-                "NULL::VARCHAR AS reason WHERE false",
-            ]
-        )
+    _union_of_adapters(
+        con,
+        "quarantine",
+        tables,
+        "NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS reason",
     )
-    files = [f"SELECT * FROM files_{v}" for v in VENDORS if f"files_{v}" in tables]
-    con.execute(
-        "CREATE TABLE vendor_files AS "
-        + " UNION ALL BY NAME ".join(
-            [
-                *files,
-                "SELECT NULL::VARCHAR AS export_id, NULL::VARCHAR AS file_id, "
-                "NULL::VARCHAR AS source_file WHERE false",
-            ]
-        )
+    _union_of_adapters(
+        con,
+        "files",
+        tables,
+        "NULL::VARCHAR AS export_id, NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file",
     )
     return len(VENDORS)
 

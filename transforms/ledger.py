@@ -75,14 +75,11 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     # records get here, so a group-by per round is cheap.
     while con.execute("SELECT count(*) FROM pending").fetchall()[0][0]:  # type: ignore[index]
         rounds += 1
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP TABLE heads AS
-            SELECT *, charged_at + to_months(getvariable('reexport_window_months')) AS window_end
-            FROM (
-                SELECT vendor, record_type, record_key, min(seq) AS charge_seq,
-                       min(exported_at) AS charged_at
-                FROM pending GROUP BY ALL
-            )
+            SELECT vendor, record_type, record_key, min(seq) AS charge_seq,
+                   min(exported_at) AS charged_at, {window_end} AS window_end
+            FROM pending GROUP BY vendor, record_type, record_key
         """)
         con.execute("""
             INSERT INTO charge_marks

@@ -1,10 +1,11 @@
 """pandera schemas for every input file, and where each input lives in a data folder.
 
-A model's field is a canonical column. Its type says how the raw text is parsed
-(`schemas.parse`), ``metadata={"parse": ...}`` refines that (ids, user names, months),
-and its checks say what a parsed value must satisfy. A non-nullable field is a required
-header: a file without it is quarantined whole. Header spellings live in
-``schemas/headers/<vendor>.toml``, not here.
+A model's field is a canonical column, and a model lists only the columns the rules or
+the marts read: the others of a file are neither read nor kept. A field's type says how
+the raw text is parsed (`schemas.parse`), ``metadata={"parse": ...}`` refines that (ids,
+user names, months), and its checks say what a parsed value must satisfy. A non-nullable
+field is a required header: a file without it is quarantined whole. Header spellings live
+in ``schemas/headers/<vendor>.toml``, not here.
 """
 
 from __future__ import annotations
@@ -99,16 +100,13 @@ class ZoomInfoExports(pa.DataFrameModel):
     """A ZoomInfo export file: one row per exported record (contact or company).
 
     Which ID is the record's key depends on the listing's Export Type, so a missing key
-    is caught when the file is joined to its listing, not here.
+    is caught when the file is joined to its listing, not here. Only the IDs are read: the
+    rules charge records by ID, so the contact's details (email, phones, title, and the 80
+    other columns of a real file) are never copied into the ingest store.
     """
 
     contact_id: str = pa.Field(nullable=True, metadata={"parse": "id"})
     company_id: str = pa.Field(nullable=True, metadata={"parse": "id"})
-    email: str = pa.Field(nullable=True, metadata={"parse": "key"})
-    direct_phone: str = pa.Field(nullable=True)
-    mobile_phone: str = pa.Field(nullable=True)
-    job_title: str = pa.Field(nullable=True)
-    company_name: str = pa.Field(nullable=True)
 
 
 class ZoomInfoUsage(pa.DataFrameModel):
@@ -123,20 +121,19 @@ class ZoomInfoUsage(pa.DataFrameModel):
 
 
 class SixSensePurchases(pa.DataFrameModel):
-    """6sense purchase log: one row per purchased contact."""
+    """6sense purchase log: one row per purchased contact.
+
+    Like a ZoomInfo export, only what the rules read: the contact's email, phone and
+    company stay in the vendor's file.
+    """
 
     purchased_at: dt.datetime = pa.Field(nullable=False)
     purchased_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
-    purchase_source: str = pa.Field(nullable=True)
     contact_id: str = pa.Field(nullable=False, metadata={"parse": "id"})
-    email: str = pa.Field(nullable=True, metadata={"parse": "key"})
     # A+ (<10% bounce), A (10-20%), B (moderate), C (low); see README, purchase quality.
     email_confidence: str = pa.Field(
         isin=["A+", "A", "B", "C"], nullable=True, metadata={"parse": "grade"}
     )
-    phone: str = pa.Field(nullable=True)
-    company_name: str = pa.Field(nullable=True)
-    company_domain: str = pa.Field(nullable=True, metadata={"parse": "key"})
     credits_used: int = pa.Field(ge=0, nullable=False)
 
 

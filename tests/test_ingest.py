@@ -79,11 +79,18 @@ def test_a_missing_required_header_rejects_the_file_with_the_headers_found() -> 
 
 
 def test_two_columns_meaning_the_same_thing_reject_the_file() -> None:
-    with pytest.raises(FileRejected, match="'Mobile phone', 'Mobile Phone' all mean mobile_phone"):
+    with pytest.raises(
+        FileRejected, match="'ZoomInfo Contact ID', 'contact id' all mean contact_id"
+    ):
         map_headers(
             SOURCE_BY_NAME["zoominfo_exports"],
-            ["ZoomInfo Contact ID", "Mobile phone", "Mobile Phone"],
+            ["ZoomInfo Contact ID", "Mobile phone", "contact id"],
         )
+    # Columns the rules do not read may repeat: they are not read at all.
+    found = map_headers(
+        SOURCE_BY_NAME["zoominfo_exports"], ["ZoomInfo Contact ID", "Mobile phone", "Mobile Phone"]
+    )
+    assert found == {"contact_id": 0}
 
 
 def test_excel_ids_are_read_back_only_when_no_digit_was_lost(tmp_path: Path) -> None:
@@ -170,6 +177,43 @@ def test_bom_cp1252_and_semicolons(tmp_path: Path) -> None:
     assert files["inbox/zoominfo/downloads/excel.csv"]["encoding"] == "cp1252"
     assert files["inbox/zoominfo/downloads/excel.csv"]["delimiter"] == ";"
     assert files["inbox/zoominfo/downloads/bom.csv"]["encoding"] == "utf-8-sig"
+
+
+def test_an_exports_contact_details_are_neither_read_nor_kept(tmp_path: Path) -> None:
+    export = (
+        "ZoomInfo Contact ID,Email Address,Mobile phone,Job Title,ZoomInfo Company ID\n"
+        "101,ann@acme.test,+1 617 555 0101,CFO,9001\n"
+        "1.3E+09,bob@acme.test,+1 617 555 0102,CTO,9002\n"  # quarantined: digits lost
+    )
+    con = ingested(tmp_path, {"inbox/zoominfo/exports/x.csv": export})
+    columns = [
+        c for (c,) in con.sql("SELECT column_name FROM (DESCRIBE stg_zoominfo_exports)").fetchall()
+    ]
+    assert columns == ["file_id", "row_number", "contact_id", "company_id"]
+    assert rows(con, "SELECT contact_id, company_id FROM stg_zoominfo_exports") == [
+        {"contact_id": "101", "company_id": "9001"}
+    ]
+    # The quarantined row shows the columns that were read, not the contact's details.
+    ((raw,),) = con.sql("SELECT raw_row FROM ingest_quarantine").fetchall()
+    assert raw == '{"ZoomInfo Contact ID":"1.3E+09","ZoomInfo Company ID":"9002"}'
+    con.close()
+    store = duckdb.connect(str(tmp_path / "w.ingest.duckdb"))
+    text = " ".join(
+        str(v)
+        for t in ("stg_zoominfo_exports", "ingest_quarantine", "ingest_files")
+        for r in store.sql(f"FROM {t}").fetchall()
+        for v in r
+    )
+    assert "acme.test" not in text and "555" not in text and "CFO" not in text
+    # A store made when the model kept them loses them the next time it is opened.
+    store.execute("ALTER TABLE stg_zoominfo_exports ADD COLUMN email VARCHAR")
+    store.close()
+    ingest(tmp_path / "data", tmp_path / "w.ingest.duckdb")
+    store = duckdb.connect(str(tmp_path / "w.ingest.duckdb"), read_only=True)
+    assert "email" not in [
+        c
+        for (c,) in store.sql("SELECT column_name FROM (DESCRIBE stg_zoominfo_exports)").fetchall()
+    ]
 
 
 def test_broken_csv_rows_are_quarantined_with_their_text(tmp_path: Path) -> None:

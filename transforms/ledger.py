@@ -25,51 +25,67 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     The vendor's rule (schemas/headers/<vendor>.toml, [charging]) says which applies:
     first_in_window (ZoomInfo) or per_row (6sense: every row costs its own credits).
     Returns the number of rounds (the longest charge chain of one record).
+
+    ``charges`` is a view over ``records_by_seq``, the one table that holds every record
+    (exported_records is a view too): copying 10M records from table to table cost more
+    than the rule itself.
     """
     # seq: the order in which records are charged. Records of one export share its time, so
     # they are taken by record key, not by their place in the file: which record drew the
-    # last credits of a lot must not depend on how the vendor sorted the file. Sorted on
-    # these narrow columns only (sorting all columns of 10M records cost more than the rule).
-    # The table keeps its ORDER BY's order, so a row's position (rowid + 1) is its seq: a
-    # third faster than row_number() over the same order.
+    # last credits of a lot must not depend on how the vendor sorted the file. The table
+    # keeps its ORDER BY's order, so a row's position (rowid + 1) is its seq (a window's
+    # row_number() over the same order took twice as long). Every record starts as a charge
+    # of its own; the rounds below mark the re-exports.
     con.execute("""
-        CREATE TEMP TABLE export_seq AS
-        SELECT rowid AS record, vendor, record_type, record_key, exported_at
+        CREATE TABLE records_by_seq AS
+        SELECT *, true AS is_charge, coalesce(row_credits, 1) AS credits,
+               NULL::BIGINT AS charge_seq, NULL::TIMESTAMP AS window_started_at
         FROM exported_records
         ORDER BY exported_at, export_id, record_type, record_key, file_id, row_number
     """)
-    # Round 1, in one window pass over every record (a plain scan: any filter or join in
-    # front of the window made it a third slower, and a group-by joined back to every record
-    # half as much again): each key is charged by its first export...
+    # A key exported once in this build, and never charged before, is charged by that one
+    # export: most keys. Only the others are contested and go through the rounds below (a
+    # group-by finds them: a window over every record cost twice as much).
+    con.execute("""
+        CREATE TEMP TABLE contested AS
+        SELECT * FROM (
+            SELECT vendor, record_type, record_key FROM records_by_seq
+            GROUP BY ALL HAVING count(*) > 1
+            UNION
+            SELECT vendor, record_type, record_key FROM prior_charges
+        )
+        WHERE vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
+    """)
+    # Round 1, in one window pass over the contested keys' records: each key is charged by
+    # its first export...
     con.execute("""
         CREATE TEMP TABLE first_round AS
-        SELECT record, s.rowid + 1 AS seq, vendor, record_type, record_key, exported_at,
+        SELECT s.rowid + 1 AS seq, vendor, record_type, record_key, exported_at,
                min(s.rowid + 1) OVER k AS charge_seq, min(exported_at) OVER k AS charged_at
-        FROM export_seq s
+        FROM records_by_seq s SEMI JOIN contested USING (vendor, record_type, record_key)
         WINDOW k AS (PARTITION BY vendor, record_type, record_key)
     """)
-    # ...unless it was charged on an earlier night (prior_charges: incremental nights only):
-    # then that charge covers it while its window lasts. Records after the window that
-    # applies wait in ``pending`` for the next round.
+    # ...unless it was charged on an earlier night (prior_charges: incremental nights only;
+    # their seq is negative): then that charge covers it while its window lasts. Records
+    # after the window that applies wait in ``pending`` for the next round.
     round_one = """
-        SELECT f.record, f.seq, f.vendor, f.record_type, f.record_key, f.exported_at,
+        SELECT f.seq, f.vendor, f.record_type, f.record_key, f.exported_at,
                coalesce(h.seq, f.charge_seq) AS charge_seq,
                coalesce(h.charged_at, f.charged_at) AS charged_at
         FROM first_round f LEFT JOIN prior_charges h USING (vendor, record_type, record_key)
-        WHERE f.vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
     """
     window_end = "charged_at + to_months(getvariable('reexport_window_months'))"
     con.execute(f"""
         CREATE TEMP TABLE charge_marks AS
-        SELECT record, seq, charge_seq, charged_at FROM ({round_one})
+        SELECT seq, charge_seq, charged_at FROM ({round_one})
         WHERE exported_at < {window_end}
     """)
     con.execute(f"""
         CREATE TEMP TABLE pending AS
-        SELECT record, seq, vendor, record_type, record_key, exported_at FROM ({round_one})
+        SELECT seq, vendor, record_type, record_key, exported_at FROM ({round_one})
         WHERE exported_at >= {window_end}
     """)
-    con.execute("DROP TABLE first_round")
+    con.execute("DROP TABLE first_round; DROP TABLE contested")
     rounds = 1
     # Later rounds: a key exported again after its window is charged again, and so on. Few
     # records get here, so a group-by per round is cheap.
@@ -83,7 +99,7 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         """)
         con.execute("""
             INSERT INTO charge_marks
-            SELECT p.record, p.seq, h.charge_seq, h.charged_at
+            SELECT p.seq, h.charge_seq, h.charged_at
             FROM pending p JOIN heads h USING (vendor, record_type, record_key)
             WHERE p.exported_at < h.window_end
         """)
@@ -92,28 +108,25 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
             SELECT p.* FROM pending p JOIN heads h USING (vendor, record_type, record_key)
             WHERE p.exported_at >= h.window_end
         """)
-    # Vendors charging every row (6sense, Apollo): each row is a charge of its own credits.
+    # A mark whose charge is the record itself says what it started as; the others are
+    # re-exports, covered by the charge that opened their window.
     con.execute("""
-        INSERT INTO charge_marks
-        SELECT record, s.rowid + 1, s.rowid + 1, exported_at
-        FROM export_seq s JOIN vendor_rules USING (vendor) WHERE rule = 'per_row'
+        UPDATE records_by_seq
+        SET is_charge = false, credits = 0, charge_seq = m.charge_seq,
+            window_started_at = m.charged_at
+        FROM charge_marks m
+        WHERE m.seq <> m.charge_seq AND records_by_seq.rowid + 1 = m.seq
     """)
+    # Every record without a mark charges itself: uncontested keys, and every row of the
+    # vendors charging each row (6sense, Apollo: each row is a charge of its own credits).
     con.execute("""
-        CREATE TABLE charges AS
-        SELECT
-            m.seq,
-            e.*,
-            m.seq = m.charge_seq AS is_charge,
-            CASE WHEN m.seq <> m.charge_seq THEN 0 ELSE coalesce(e.row_credits, 1) END AS credits,
-            m.charge_seq,
-            m.charged_at AS window_started_at
-        FROM exported_records e
-        JOIN charge_marks m ON m.record = e.rowid  -- (file, row) can be two exports' records
+        CREATE VIEW charges AS
+        SELECT rowid + 1 AS seq,
+               * REPLACE (coalesce(charge_seq, rowid + 1) AS charge_seq,
+                          coalesce(window_started_at, exported_at) AS window_started_at)
+        FROM records_by_seq
     """)
-    con.execute(
-        "DROP TABLE pending; DROP TABLE charge_marks; DROP TABLE IF EXISTS heads; "
-        "DROP TABLE export_seq"
-    )
+    con.execute("DROP TABLE pending; DROP TABLE charge_marks; DROP TABLE IF EXISTS heads")
     return rounds
 
 

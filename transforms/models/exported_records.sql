@@ -22,7 +22,8 @@ SELECT file_id, NULL, path FROM ingest.ingest_files
 WHERE status = 'loaded' AND file_id NOT IN (SELECT file_id FROM vendor_files);
 
 -- Attribution: the users.csv row valid on the export's date; nobody -> client 'unassigned'.
-CREATE TABLE exported_records AS
+-- A view: ledger.mark_charges keeps the records once, in the order they are charged.
+CREATE VIEW exported_records AS
 SELECT
     e.* EXCLUDE (problem),
     coalesce(u.client_id, 'unassigned') AS client_id

@@ -2,7 +2,7 @@
 -- Credits Used. Reads: ingest.stg_sixsense_purchases;
 -- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
-CREATE TABLE records_6sense AS
+CREATE VIEW records_6sense AS
 SELECT
     '6sense' AS vendor,
     NULL AS export_id,

@@ -4,7 +4,7 @@
 -- Reads: ingest.stg_apollo_usage;
 -- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
-CREATE TABLE records_apollo AS
+CREATE VIEW records_apollo AS
 SELECT
     'apollo' AS vendor,
     NULL AS export_id,

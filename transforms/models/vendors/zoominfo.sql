@@ -58,7 +58,8 @@ FROM ingest.ingest_files f
 JOIN ingest.ingest_files loaded ON loaded.file_id = f.file_id AND loaded.status = 'loaded'
 WHERE f.source = 'zoominfo_exports';
 
-CREATE TABLE records_zoominfo AS
+-- A view: exported_records reads it once and keeps the records (all adapters give views).
+CREATE VIEW records_zoominfo AS
 SELECT
     'zoominfo' AS vendor,
     l.export_id,

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.conftest import run_pipeline, write_folder
 from tests.test_monthly_balances import SCENARIO
@@ -154,3 +155,54 @@ def test_a_night_rewrites_only_the_parquet_partitions_whose_rows_changed(tmp_pat
     # The same night again writes no Parquet file at all.
     run_pipeline(data, warehouse, AS_OF).close()
     assert parquet_inodes(parquet_dir(warehouse)) == after
+
+
+def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mart whose rows come month by month is copied with one COPY per month, any other
+    with one partitioned COPY: the two give the same folders and rows."""
+    from transforms import build as build_module
+    from transforms.build import PARQUET_PARTITIONS, RunParams, build, parquet_dir
+    from transforms.ingest import ingest, ingest_store_path
+
+    data = write_folder(tmp_path / "d", SCENARIO)
+    store = ingest_store_path(tmp_path / "w.duckdb")
+    config = ingest(data, store).current_config
+    copies = {}
+    for clustered in (True, False):
+        monkeypatch.setattr(build_module, "_clustered", lambda *_, c=clustered: c)
+        warehouse = tmp_path / f"w-{clustered}.duckdb"
+        build(store, warehouse, RunParams(AS_OF), config, incremental=False)
+        folder = parquet_dir(warehouse)
+        copies[clustered] = {
+            table: (
+                sorted(
+                    str(p.parent.relative_to(folder)) for p in (folder / table).rglob("*.parquet")
+                ),
+                duckdb.sql(
+                    f"SELECT * FROM read_parquet('{folder / table}/**/*.parquet', "
+                    "hive_partitioning = true, union_by_name = true) ORDER BY ALL"
+                ).fetchall(),
+            )
+            for table in PARQUET_PARTITIONS
+        }
+    assert copies[True] == copies[False]
+    assert copies[True]["ledger_entries"][0] == [
+        "ledger_entries/booking_month=2025-01-01",
+        "ledger_entries/booking_month=2025-02-01",
+        "ledger_entries/booking_month=2025-03-01",
+    ]
+
+
+def test_a_mart_counts_as_clustered_only_when_its_months_come_in_runs() -> None:
+    from transforms.build import _clustered
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE ordered AS SELECT DATE '2025-01-01' + INTERVAL (i // 100000) MONTH AS month "
+        "FROM range(600000) t(i)"
+    )
+    con.execute("CREATE TABLE mixed AS SELECT * FROM ordered ORDER BY hash(rowid)")
+    assert _clustered(con, "ordered", "month", 6)
+    assert not _clustered(con, "mixed", "month", 6)

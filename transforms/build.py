@@ -316,6 +316,23 @@ def _partition_fingerprints(
     return fingerprints, empty
 
 
+def _clustered(con: duckdb.DuckDBPyConnection, table: str, month: str, months: int) -> bool:
+    """Whether ``table``'s rows come month by month: then a filter on the month reads little
+    more than that month's row groups. Counted as runs of one month in the table's order (a
+    streaming pass over one column): with at most two a row group, the COPYs of all months
+    read the table about three times over, which costs less than partitioning it (reading
+    the 10M-entry ledger: 0.5 s). The ledger is built in charge order (about 90 runs in its
+    80 row groups at 10M records), and a night or a late month adds a run or two at its end;
+    rows in no order would make millions."""
+    rows, runs = con.sql(
+        f"SELECT count(*), count(*) FILTER (WHERE m IS DISTINCT FROM p OR n = 1) "
+        f"FROM (SELECT {month} AS m, lag({month}) OVER () AS p, row_number() OVER () AS n "
+        f"FROM {table})"
+    ).fetchall()[0]
+    row_groups = rows // 122_880 + 1  # DuckDB's row group size
+    return bool(runs <= 2 * row_groups + months)
+
+
 def _intact(folder: Path, files: dict[str, int]) -> bool:
     """The files a partition was written as are all still there, at their sizes."""
     return bool(files) and all(
@@ -373,12 +390,22 @@ def _write_parquet(
                 f"COPY (SELECT * EXCLUDE ({month}) FROM {table}) "
                 f"TO '{target / to_write[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
             )
+        elif month and to_write and _clustered(con, table, month, len(to_write)):
+            # A COPY per month, each reading only the row groups that hold the month: a
+            # fifth faster than one partitioned COPY (10M-entry ledger: 5.3 s, not 6.4).
+            for part in to_write:
+                value = part.split("=", 1)[1]
+                (target / part).mkdir(parents=True)
+                con.execute(
+                    f"COPY (SELECT * EXCLUDE ({month}) FROM {table} WHERE "
+                    + (f"{month} IS NULL" if value == HIVE_NULL else f"{month} = ?::DATE")
+                    + f") TO '{target / part / 'data_0.parquet'}' ({PARQUET_OPTIONS})",
+                    [] if value == HIVE_NULL else [value],
+                )
         elif month and to_write:
             # One COPY for the months to write, unfiltered when it is every month (a filter
-            # cost a third more on the ledger). Not a COPY per month: at 10M records and 7
-            # months that was faster (3.5 s, not 4.3), but a month's rows are spread over
-            # the whole table, so each month's COPY decompresses all of it: at 50M it was
-            # slower already, and a history has dozens of months.
+            # cost a third more on the ledger): a month's rows are spread over the table,
+            # so a COPY per month would decompress all of it for each month.
             where, params = _in_partitions(month, to_write) if kept else ("true", [])
             con.execute(
                 f"COPY (SELECT * FROM {table} WHERE {where}) "

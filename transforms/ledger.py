@@ -170,16 +170,37 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
             UNION SELECT account, reversed_at FROM burn_reversals
         )
     """)
-    # Each charge falls in the segment of the last boundary at or before it (0: before any)
+    # Units of the burn order. An export's records follow one another in seq and share its
+    # time, so its client and its segment: its charges are one run in their account's
+    # order, placed and matched to lots as one (a run is kept only if nothing else lies
+    # between its first and last seq). Charges in no run (rows of vendors without exports,
+    # such as 6sense) are units of one. A unit's seq is its first charge's.
+    con.execute("""
+        CREATE TEMP TABLE export_runs AS
+        SELECT exported_at, export_id, any_value(vendor) AS vendor,
+               any_value(client_id) AS client_id, min(seq) AS seq, sum(credits) AS credits
+        FROM charges WHERE export_id IS NOT NULL
+        GROUP BY exported_at, export_id
+        HAVING count(*) = max(seq) - min(seq) + 1 AND count(DISTINCT (vendor, client_id)) = 1
+           AND sum(credits) > 0
+    """)
+    # Each unit falls in the segment of the last boundary at or before it (0: before any)
     # and covers [from_, upto) of the running total of its segment's charges.
     con.execute("""
-        CREATE TEMP TABLE burn_charges AS
-        WITH placed AS (
-            SELECT c.seq, c.exported_at, c.credits, a.account, coalesce(b.segment, 0) AS segment
-            FROM charges c
-            JOIN accounts a ON a.vendor = c.vendor AND a.client_id = c.client_id
-            ASOF LEFT JOIN boundaries b ON b.account = a.account AND c.exported_at >= b.edge
+        CREATE TEMP TABLE burn_units AS
+        WITH units AS (
+            SELECT seq, exported_at, export_id, vendor, client_id, credits, true AS is_run
+            FROM export_runs
+            UNION ALL
+            SELECT c.seq, c.exported_at, NULL, c.vendor, c.client_id, c.credits, false
+            FROM charges c ANTI JOIN export_runs r USING (exported_at, export_id)
             WHERE c.credits > 0
+        ),
+        placed AS (
+            SELECT u.*, a.account, coalesce(b.segment, 0) AS segment
+            FROM units u
+            JOIN accounts a USING (vendor, client_id)
+            ASOF LEFT JOIN boundaries b ON b.account = a.account AND u.exported_at >= b.edge
         )
         SELECT *, upto - credits AS from_
         FROM (
@@ -192,8 +213,19 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     con.execute("""
         CREATE TEMP TABLE demand AS
         SELECT account, segment, sum(credits) AS demand
-        FROM burn_charges WHERE segment > 0 GROUP BY ALL
+        FROM burn_units WHERE segment > 0 GROUP BY ALL
     """)
+    has_reversals = con.execute("SELECT count(*) FROM burn_reversals").fetchall()[0][0] > 0
+    if has_reversals:
+        # The charges reversals may undo, each with its own place in its unit's range.
+        runs = """
+            SELECT u.seq FROM burn_units u JOIN charges c USING (exported_at, export_id)
+            WHERE u.is_run AND c.seq IN (SELECT seq FROM reversal_targets)
+        """
+        con.execute(f"""
+            CREATE TEMP TABLE burn_targets AS
+            {_charge_places(runs, "SELECT seq FROM reversal_targets")}
+        """)
     con.execute("CREATE TEMP TABLE remaining AS SELECT lot_id, credits AS remaining FROM burn_lots")
     con.execute("""
         CREATE TEMP TABLE takes (account BIGINT, segment BIGINT, lot_id VARCHAR,
@@ -204,7 +236,6 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
                                      credits BIGINT, lot_open BOOLEAN)
     """)
     segments = con.execute("SELECT coalesce(max(segment), 0) FROM boundaries").fetchall()[0][0]
-    has_reversals = con.execute("SELECT count(*) FROM burn_reversals").fetchall()[0][0] > 0
     for segment in range(1, segments + 1):
         if has_reversals:
             _give_back(con, segment)
@@ -241,14 +272,65 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
             {"segment": segment},
         )
     # Within a segment, lot i covers running-total positions [starts_at, starts_at + take);
-    # a charge covers [from_, upto). Overlaps are draws; beyond all takes is overage.
-    con.execute(f"CREATE TABLE lot_draws AS {_DRAWS.format(charges='burn_charges')}")
+    # a unit covers [from_, upto). Overlaps are draws; beyond all takes is overage.
+    con.execute(f"CREATE TEMP TABLE unit_draws AS {_DRAWS.format(charges='burn_units')}")
+    # A run that drew on one lot (or only on the pool) is that lot for each of its charges;
+    # only a run split between lots needs each charge's place in it. A unit of one charge
+    # is its charge.
+    con.execute("""
+        CREATE TEMP TABLE split_runs AS
+        SELECT seq FROM unit_draws JOIN burn_units u USING (seq) WHERE u.is_run
+        GROUP BY seq HAVING count(*) > 1
+    """)
+    con.execute(
+        f"CREATE TEMP TABLE split_charges AS {_charge_places('SELECT seq FROM split_runs')}"
+    )
+    con.execute(f"""
+        CREATE TABLE lot_draws AS
+        SELECT d.* FROM unit_draws d JOIN burn_units u USING (seq) WHERE NOT u.is_run
+        UNION ALL
+        SELECT c.seq, d.lot_id, c.credits, 0, c.credits
+        FROM charges c
+        JOIN burn_units u USING (exported_at, export_id)
+        JOIN unit_draws d ON d.seq = u.seq
+        WHERE c.credits > 0 AND u.is_run AND u.seq NOT IN (SELECT seq FROM split_runs)
+        UNION ALL
+        SELECT * FROM ({_DRAWS.format(charges="split_charges")})
+    """)
     con.execute(
         "DROP TABLE accounts; DROP TABLE burn_lots; DROP TABLE burn_reversals; "
-        "DROP TABLE boundaries; DROP TABLE burn_charges; DROP TABLE demand; "
-        "DROP TABLE remaining; DROP TABLE takes"
+        "DROP TABLE boundaries; DROP TABLE export_runs; DROP TABLE burn_units; "
+        "DROP TABLE demand; DROP TABLE remaining; DROP TABLE takes; DROP TABLE unit_draws; "
+        "DROP TABLE split_runs; DROP TABLE split_charges; DROP TABLE IF EXISTS burn_targets"
     )
     return segments
+
+
+def _charge_places(runs: str, charges: str | None = None) -> str:
+    """SQL for charges with their account, segment and [from_, upto): those of the run
+    units whose seq ``runs`` selects, each its part of the run's range in seq order (only
+    the charges whose seq ``charges`` selects, if given), and the units of one charge that
+    ``charges`` selects."""
+    only = f"WHERE seq IN ({charges})" if charges else ""
+    loose = (
+        f"""UNION ALL
+        SELECT seq, account, segment, credits, from_, upto
+        FROM burn_units WHERE NOT is_run AND seq IN ({charges})"""
+        if charges
+        else ""
+    )
+    return f"""
+        SELECT seq, account, segment, credits, upto - credits AS from_, upto
+        FROM (
+            SELECT c.seq, u.account, u.segment, c.credits,
+                   u.from_ + sum(c.credits) OVER (
+                       PARTITION BY u.seq ORDER BY c.seq ROWS UNBOUNDED PRECEDING) AS upto
+            FROM charges c JOIN burn_units u USING (exported_at, export_id)
+            WHERE c.credits > 0 AND u.is_run AND u.seq IN ({runs})
+        )
+        {only}
+        {loose}
+    """
 
 
 # Draws of the charges in {charges}: (seq, lot_id, credits, piece_from, piece_to), where
@@ -291,7 +373,7 @@ def _give_back(con: duckdb.DuckDBPyConnection, segment: int) -> None:
             SELECT * FROM reversal_targets WHERE target IN (SELECT target FROM now)
         ),
         target_charges AS (
-            SELECT * FROM burn_charges WHERE seq IN (SELECT seq FROM targets)
+            SELECT * FROM burn_targets WHERE seq IN (SELECT seq FROM targets)
         ),
         pieces AS (
             SELECT d.lot_id, t.target,

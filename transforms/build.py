@@ -109,7 +109,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
 # disk, and at 10M records keeping them cost 30 s of a 75 s build.
 RELEASE_AFTER: dict[str, list[str]] = {
     "charges": ["exported_records", "vendor_records", *(f"records_{v}" for v in VENDORS)],
-    "ledger_entries": ["lot_draws"],
+    "ledger_entries": ["lot_draws", "run_draws"],
     "daily_charges": ["charges", "records_by_seq"],
 }
 

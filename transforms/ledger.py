@@ -131,12 +131,18 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
-    """lots + charges + reversals -> lot_draws and reversal_draws. Returns segment rounds.
+    """lots + charges + reversals -> run_draws, lot_draws and reversal_draws. Returns
+    segment rounds.
 
     ``lots``: the table of lots to draw on, their credits being what is left to draw (an
     incremental night passes the lots still open, less what earlier nights drew).
 
-    lot_draws: (seq, lot_id or NULL for overage, credits): what each charge drew.
+    run_draws: (exported_at, export_id, lot_id or NULL for overage, credits,
+    last_recorded_at): an export whose charges all drew on one lot (or all on the pool):
+    each of them drew its credits from it. Most charges are drawn this way, so no table
+    holds a row per charge.
+    lot_draws: (seq, lot_id or NULL for overage, credits, piece_from, piece_to): what each
+    other charge drew, piece by piece.
     reversal_draws: (file_id, row_number, lot_id or NULL, credits, lot_open): what each
     reversal gave back, to the lot its charge drew on (lot_open: still open, so the credits
     can be spent again; else they are forfeited at once) or to the pool (lot_id NULL).
@@ -178,7 +184,8 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     con.execute("""
         CREATE TEMP TABLE export_runs AS
         SELECT exported_at, export_id, any_value(vendor) AS vendor,
-               any_value(client_id) AS client_id, min(seq) AS seq, sum(credits) AS credits
+               any_value(client_id) AS client_id, min(seq) AS seq, sum(credits) AS credits,
+               max(recorded_at) FILTER (WHERE credits > 0) AS last_recorded_at
         FROM charges WHERE export_id IS NOT NULL
         GROUP BY exported_at, export_id
         HAVING count(*) = max(seq) - min(seq) + 1 AND count(DISTINCT (vendor, client_id)) = 1
@@ -189,10 +196,11 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     con.execute("""
         CREATE TEMP TABLE burn_units AS
         WITH units AS (
-            SELECT seq, exported_at, export_id, vendor, client_id, credits, true AS is_run
+            SELECT seq, exported_at, export_id, vendor, client_id, credits, last_recorded_at,
+                   true AS is_run
             FROM export_runs
             UNION ALL
-            SELECT c.seq, c.exported_at, NULL, c.vendor, c.client_id, c.credits, false
+            SELECT c.seq, c.exported_at, NULL, c.vendor, c.client_id, c.credits, NULL, false
             FROM charges c ANTI JOIN export_runs r USING (exported_at, export_id)
             WHERE c.credits > 0
         ),
@@ -285,15 +293,15 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     con.execute(
         f"CREATE TEMP TABLE split_charges AS {_charge_places('SELECT seq FROM split_runs')}"
     )
+    con.execute("""
+        CREATE TABLE run_draws AS
+        SELECT u.exported_at, u.export_id, d.lot_id, u.credits, u.last_recorded_at
+        FROM unit_draws d JOIN burn_units u USING (seq)
+        WHERE u.is_run AND u.seq NOT IN (SELECT seq FROM split_runs)
+    """)
     con.execute(f"""
         CREATE TABLE lot_draws AS
         SELECT d.* FROM unit_draws d JOIN burn_units u USING (seq) WHERE NOT u.is_run
-        UNION ALL
-        SELECT c.seq, d.lot_id, c.credits, 0, c.credits
-        FROM charges c
-        JOIN burn_units u USING (exported_at, export_id)
-        JOIN unit_draws d ON d.seq = u.seq
-        WHERE c.credits > 0 AND u.is_run AND u.seq NOT IN (SELECT seq FROM split_runs)
         UNION ALL
         SELECT * FROM ({_DRAWS.format(charges="split_charges")})
     """)

@@ -1,8 +1,9 @@
 -- The ledger: one row per credit movement (DOMAIN outputs). Grant entries open lots;
--- consume entries draw on a lot (lot_draws, DOMAIN rule 3); overage entries are charges
--- beyond all open lots; reexport entries are free re-exports (0 credits); reverse entries
--- give credits back to a lot or the pool (rule 5); forfeit entries close a lot with credits
--- left at its expiry (rule 4), or take back at once credits returned to an expired lot.
+-- consume entries draw on a lot (run_draws and lot_draws, DOMAIN rule 3); overage entries
+-- are charges beyond all open lots; reexport entries are free re-exports (0 credits);
+-- reverse entries give credits back to a lot or the pool (rule 5); forfeit entries close a
+-- lot with credits left at its expiry (rule 4), or take back at once credits returned to
+-- an expired lot.
 -- balance_effect is the signed effect on the client's lots, so
 -- sum(balance_effect) over a lot's entries = its credits left.
 
@@ -11,11 +12,20 @@ WITH lot_sources AS (
     SELECT l.*, f.path AS source_file, f.ingested_at
     FROM lots l JOIN ingest.ingest_files f ON f.file_id = l.file_id AND f.status = 'loaded'
 ),
-charge_draws AS (
-    SELECT c.*, f.source_file, d.lot_id, l.kind AS lot_kind, d.credits AS drawn
-    FROM charges c JOIN lot_draws d USING (seq) LEFT JOIN lots l ON l.lot_id = d.lot_id
+charge_drawn AS (
+    -- A charge of an export that drew on one lot (run_draws) draws all its credits from it;
+    -- any other draws its pieces (lot_draws). Both are small: every charge is read once.
+    SELECT c.*, f.source_file, coalesce(w.lot_id, d.lot_id) AS lot_id,
+           coalesce(d.credits, c.credits) AS drawn
+    FROM charges c
+    LEFT JOIN run_draws w ON w.exported_at = c.exported_at AND w.export_id = c.export_id
+    LEFT JOIN lot_draws d ON d.seq = c.seq
     LEFT JOIN record_files f
       ON f.file_id = c.file_id AND f.export_id IS NOT DISTINCT FROM c.export_id
+    WHERE c.credits > 0 AND (w.export_id IS NOT NULL OR d.seq IS NOT NULL)
+),
+charge_draws AS (
+    SELECT c.*, l.kind AS lot_kind FROM charge_drawn c LEFT JOIN lots l USING (lot_id)
 ),
 reexports AS (
     SELECT c.*, f.source_file
@@ -34,6 +44,8 @@ drawn AS (
     FROM (
         SELECT d.lot_id, d.credits, c.recorded_at
         FROM lot_draws d JOIN charges c USING (seq) WHERE d.lot_id IS NOT NULL
+        UNION ALL
+        SELECT lot_id, credits, last_recorded_at FROM run_draws WHERE lot_id IS NOT NULL
         UNION ALL  -- credits given back while the lot was open can be spent again
         SELECT lot_id, -given, ingested_at FROM given_back WHERE lot_id IS NOT NULL AND lot_open
         UNION ALL  -- drawn on earlier nights (an incremental night; empty in a full rebuild)

@@ -7,6 +7,8 @@
   two lot boundaries (a lot opening or expiring) the set of open lots is fixed, so all the
   charges of such a segment are matched to lots by running totals in one join. Only the
   lots' remaining credits are carried from one segment to the next: rounds = segments.
+  An export's charges come one after another in that order, so they are matched as one
+  run; only an export split between lots is matched charge by charge.
 
 Both read and write tables in the build database; nothing loops over rows in Python.
 """

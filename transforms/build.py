@@ -54,8 +54,9 @@ def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
     records_<vendor> as vendor_records, quarantine_<vendor> (if any) as vendor_quarantine, and
     files_<vendor> (if any: the file each export's records are traced to, by export_id and
     file_id, when that is not simply the file loaded under the file_id) as vendor_files.
-    records_<vendor> and vendor_records are views: exported_records is the one table built
-    from them (materialising the adapters' records as well cost 1 s at 10M records)."""
+    records_<vendor> and vendor_records are views, as is exported_records: the records are
+    materialised once, by ledger.mark_charges (materialising the adapters' records as well
+    cost 1 s at 10M records)."""
     for vendor in VENDORS:
         con.execute((MODELS / "vendors" / f"{vendor}.sql").read_text())
     tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}

@@ -58,7 +58,7 @@ FROM ingest.ingest_files f
 JOIN ingest.ingest_files loaded ON loaded.file_id = f.file_id AND loaded.status = 'loaded'
 WHERE f.source = 'zoominfo_exports';
 
--- A view: exported_records reads it once and keeps the records (all adapters give views).
+-- A view (all adapters give views): ledger.mark_charges keeps the records, once.
 CREATE VIEW records_zoominfo AS
 SELECT
     'zoominfo' AS vendor,

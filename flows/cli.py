@@ -5,21 +5,39 @@ Runs the nightly job, closes months, writes client statements and serves the sch
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from transforms.build import AuditFailed, RunLocked
+from flows.preflight import (
+    FORCE_AS_OF,
+    Refused,
+    check_close,
+    check_run,
+    disk_hint,
+    prepare_prefect,
+    server_hint,
+)
+from transforms.settings import SettingsError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-# Logs and CI capture output: keep tables readable there rather than 80 columns wide.
-console = Console(width=None if sys.stdout.isatty() else 130)
+if TYPE_CHECKING:
+    from flows.summary import Summary
+
+# Before anything imports Prefect (its settings are read once, at import).
+prepare_prefect()
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False
+)
+# Logs and CI capture output: there, never cut a line (client names stay whole).
+console = Console(width=None if sys.stdout.isatty() else 10_000)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -38,18 +56,68 @@ WarehouseOption = Annotated[
     typer.Option(help="DuckDB file to publish [default: DATA/warehouse/creditrecon.duckdb]."),
 ]
 AsOfOption = Annotated[
-    str | None, typer.Option("--as-of", help="The run's today, YYYY-MM-DD [default: today].")
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The run's today, YYYY-MM-DD [default: today]. Refused after today or far "
+        f"outside the contracts, unless {FORCE_AS_OF}.",
+    ),
 ]
-FLOW_ERRORS = (RunLocked, AuditFailed, FileNotFoundError, ValueError)
+AsOfAnywayOption = Annotated[
+    bool,
+    typer.Option(
+        FORCE_AS_OF, help="Run as of --as-of even if it is after today or far from the data."
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="List every input file, not only the problems.")
+]
 
 
-def _date(value: str | None) -> dt.date | None:
+def fail(command: str, message: str, code: int = 1) -> typer.Exit:
+    """One line on stderr naming the problem; the caller raises the returned Exit."""
+    typer.echo(f"creditrecon {command}: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def one_line(command: str) -> Iterator[None]:
+    """A mistake (or a Prefect API that cannot be reached) ends in one line and exit 1."""
+    import duckdb
+
+    from transforms.build import AuditFailed, RunLocked
+
+    try:
+        yield
+    except Refused as exc:
+        raise fail(command, str(exc), exc.code) from None
+    except (RunLocked, AuditFailed, SettingsError, FileNotFoundError) as exc:
+        raise fail(command, str(exc)) from None
+    except ValueError as exc:  # the close's own checks, under the lock
+        raise fail(command, str(exc)) from None
+    except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:
+        raise fail(command, disk_hint(exc) or str(exc)) from None
+    except Exception as exc:
+        hint = server_hint(exc) or disk_hint(exc)
+        if hint is None:
+            raise
+        raise fail(command, hint) from None
+
+
+def _date(value: str | None, command: str) -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2025-11-10") from None
+        raise fail(command, f"--as-of: {value!r} is not a date like 2025-11-10", 2) from None
+
+
+def _month(value: str, command: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value + "-01")
+    except ValueError:
+        raise fail(command, f"{value!r} is not a month like 2025-10", 2) from None
 
 
 FullRebuildOption = Annotated[
@@ -68,95 +136,66 @@ def nightly(
     warehouse: WarehouseOption = None,
     as_of: AsOfOption = None,
     full_rebuild: FullRebuildOption = False,
+    as_of_anyway: AsOfAnywayOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Ingest new files, update the ledger and publish the warehouse (a Prefect flow run)."""
-    from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
-
-    if not data.is_dir():
-        raise typer.BadParameter(f"{data} is not a folder", param_hint="--data")
     target = (warehouse or default_warehouse(data)).resolve()
-    try:
-        result = nightly_flow(data.resolve(), target, _date(as_of), full_rebuild)
-    except FLOW_ERRORS as exc:
-        console.print(f"[red]creditrecon nightly failed:[/red] {exc}")
-        raise typer.Exit(1) from None
-    _report(result.warehouse, result.as_of, result.ingest, result.built)
+    day = _date(as_of, "nightly")
+    with one_line("nightly"):
+        check_run(data, target, day, as_of_anyway)
+        from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
+
+        result = nightly_flow(data.resolve(), target, day, full_rebuild)
+    _report(result.summary, verbose)
 
 
-def _report(warehouse: Path, as_of: dt.date, ingested: object, built: str) -> None:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    files = Table(title="Input files", title_justify="left")
+def _report(s: Summary, verbose: bool = False) -> None:
+    if s.nothing_new:
+        console.print(s.nothing_new_line())
+        return
+    shown = [f for f in s.files if verbose or f.problem]
+    files = Table(
+        title="Input files" if verbose else "Input files with a problem", title_justify="left"
+    )
     for col in ("file", "status", "read", "loaded", "quarantined"):
         files.add_column(
             col, justify="right" if col in ("read", "loaded", "quarantined") else "left"
         )
-    for path, status, read, loaded, quarantined in con.sql(
-        "SELECT path, status, rows_read, rows_loaded, rows_quarantined FROM ingest_manifest "
-        "WHERE status <> 'superseded' ORDER BY source, path"
-    ).fetchall():
-        style = "yellow" if quarantined or status != "loaded" else ""
-        files.add_row(path, status, str(read), str(loaded), str(quarantined), style=style)
-    console.print(files)
-
-    totals = con.execute(
-        "SELECT count(*), coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), "
-        "coalesce(sum(rows_quarantined), 0), count(*) FILTER (WHERE status = 'duplicate') "
-        "FROM ingest_manifest WHERE status <> 'superseded'"
-    ).fetchall()[0]
+    for f in shown:
+        style = "yellow" if f.problem else ""
+        files.add_row(f.path, f.status, str(f.read), str(f.loaded), str(f.quarantined), style=style)
+    if shown:
+        console.print(files)
+    if not verbose:
+        rest = len(s.files) - len(shown)
+        console.print(f"{rest} other files loaded with every row (--verbose lists them).")
+    n, read, loaded, quarantined, duplicates = s.totals
     console.print(
-        f"{totals[0]} files, {totals[1]} rows read: {totals[2]} loaded, {totals[3]} quarantined; "
-        f"{totals[4]} duplicate files skipped."
+        f"{n} files, {read} rows read: {loaded} loaded, {quarantined} quarantined; "
+        f"{duplicates} duplicate files skipped."
     )
-    reasons = con.sql(
-        "SELECT regexp_replace(regexp_replace(reason, '\"[^\"]*\"', '\"...\"', 'g'), "
-        "' \\(e\\.g\\. [^)]*\\)', '', 'g') AS r, count(*) "
-        "FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
-    ).fetchall()
-    for reason, n in reasons:
-        console.print(f"  quarantined {n:>5} x {reason}")
-    console.print(f"Warehouse: {built}.")
+    for reason, count in s.reasons:
+        console.print(f"  quarantined {count:>5} x {reason}")
+    console.print(f"Warehouse: {s.built}.")
+    for note in s.notes:
+        console.print(f"[yellow]{note}[/yellow]")
 
-    month = as_of.replace(day=1)
-    summary = Table(title=f"Clients, {month:%B %Y} as of {as_of}", title_justify="left")
-    for col in (
-        "vendor",
-        "client",
-        "available",
-        "charged",
-        "overage",
-        "remaining",
-        "forfeited",
-        "free re-exports",
-        "pace: month-end use",
-        "to forfeit",
-        "over",
-        "needed a day",
-    ):
-        summary.add_column(col, justify="left" if col in ("vendor", "client") else "right")
-    for row in con.sql(
-        "SELECT b.vendor, b.client_id, b.available_credits, b.charged_credits, "
-        "b.overage_credits, b.closing_balance, b.forfeited_credits, b.free_reexports, "
-        "p.projected_use, p.projected_forfeit, p.projected_overage, p.daily_pace_needed "
-        "FROM monthly_balances b LEFT JOIN pace_forecast p USING (vendor, client_id, month) "
-        "WHERE b.month = ? AND b.available_credits + b.charged_credits + b.closing_balance "
-        "+ b.forfeited_credits + b.free_reexports > 0 ORDER BY b.vendor, b.client_id",
-        params=[month],
-    ).fetchall():
+    summary = Table(title=f"Clients, {s.month:%B %Y} as of {s.as_of}", title_justify="left")
+    from flows.summary import CLIENT_COLUMNS
+
+    for col in CLIENT_COLUMNS:
+        summary.add_column(
+            col,
+            justify="left" if col in ("vendor", "client") else "right",
+            no_wrap=col == "client",
+        )
+    for row in s.clients:
         style = "red" if row[4] or row[10] else ("yellow" if row[9] else "")
         summary.add_row(*["" if v is None else str(v) for v in row], style=style)
     console.print(summary)
-    off, disputable = con.execute(
-        "SELECT (SELECT count(*) FROM vendor_reconciliation WHERE variance <> 0 "
-        "OR reason NOT LIKE 'reconciled%'), (SELECT coalesce(sum(credits_to_reverse), 0) "
-        "FROM disputes)"
-    ).fetchall()[0]
-    console.print(
-        f"Vendor reconciliation: {off} vendor-user-months with a difference or a flag "
-        f"(vendor_reconciliation); {disputable} credits to dispute "
-        f"(disputes, {warehouse.stem}-disputes/)."
-    )
-    console.print(f"Warehouse: {warehouse}")
-    con.close()
+    console.print(s.reconciliation)
+    console.print(f"Warehouse: {s.warehouse}")
 
 
 @app.command()
@@ -165,22 +204,84 @@ def close(
     data: DataOption = DEMO,
     warehouse: WarehouseOption = None,
     as_of: AsOfOption = None,
+    as_of_anyway: AsOfAnywayOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Close a month for good; later data for it is booked in the first open month."""
-    from flows.nightly import month_end_close
-
-    try:
-        first = dt.date.fromisoformat(month + "-01")
-    except ValueError:
-        raise typer.BadParameter(f"{month!r} is not a month like 2025-10") from None
+    first = _month(month, "close")
     target = (warehouse or default_warehouse(data)).resolve()
-    try:
-        result = month_end_close(data.resolve(), target, first, _date(as_of))
-    except FLOW_ERRORS as exc:
-        console.print(f"[red]creditrecon close failed:[/red] {exc}")
-        raise typer.Exit(1) from None
+    day = _date(as_of, "close")
+    with one_line("close"):
+        checked = check_run(data, target, day, as_of_anyway)
+        check_close(target, first, day or checked.settings.today())
+        from flows.nightly import month_end_close
+
+        result = month_end_close(data.resolve(), target, first, day)
     console.print(f"Closed {first:%B %Y}.")
-    _report(result.warehouse, result.as_of, result.ingest, result.built)
+    _report(result.summary, verbose)
+
+
+@app.command()
+def status(data: DataOption = DEMO, warehouse: WarehouseOption = None) -> None:
+    """What is published: as of when, built how and by which run, what waits in quarantine."""
+    target = (warehouse or default_warehouse(data)).resolve()
+    if not target.exists():
+        raise fail("status", f"nothing is published at {target} yet; run `creditrecon nightly`")
+    with one_line("status"):
+        _status(target)
+
+
+def _status(target: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(target), read_only=True)
+    try:
+        info = con.sql("SELECT * FROM run_info").fetchall()[0]
+        columns = [c for (c,) in con.sql("SELECT column_name FROM (DESCRIBE run_info)").fetchall()]
+        run = dict(zip(columns, info, strict=True))
+        files, read, loaded, quarantined, last = con.sql(
+            "SELECT count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined), "
+            "max(ingested_at) FROM ingest_manifest WHERE status <> 'superseded'"
+        ).fetchall()[0]
+        reasons = con.sql(
+            "SELECT source, regexp_replace(regexp_replace(reason, '\"[^\"]*\"', '\"...\"', 'g'), "
+            "' \\(e\\.g\\. [^)]*\\)', '', 'g') AS r, count(*) "
+            "FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 12"
+        ).fetchall()
+        problem_files = con.sql(
+            "SELECT path, status, rows_quarantined FROM ingest_manifest "
+            "WHERE status <> 'superseded' AND (rows_quarantined > 0 OR status NOT IN "
+            "('loaded', 'unchanged')) ORDER BY path"
+        ).fetchall()
+    finally:
+        con.close()
+    published = dt.datetime.fromtimestamp(target.stat().st_mtime, dt.UTC)
+    closed = ", ".join(m[:7] for m in _json_list(run.get("closed_months"))) or "none"
+    console.print(f"Published: {target}, at {published:%Y-%m-%d %H:%M:%S} UTC")
+    console.print(
+        f"As of: {run['as_of']} ({run['reporting_timezone']}), re-export window "
+        f"{run['reexport_window_months']} months; closed months: {closed}"
+    )
+    console.print(f"Built: {run['build']}")
+    console.print(f"By: {run.get('published_by') or 'a run outside Prefect'}")
+    console.print(
+        f"Inputs: {files} files, {read} rows read: {loaded} loaded, {quarantined} quarantined; "
+        f"last file ingested {last:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    if not reasons:
+        console.print("Quarantine: empty.")
+        return
+    console.print(f"Quarantine: {quarantined} rows wait (the quarantine table):")
+    for source, reason, n in reasons:
+        console.print(f"  {n:>5} x {source}: {reason}")
+    for path, file_status, n in problem_files:
+        console.print(f"  {path}: {file_status}, {n} rows quarantined")
+
+
+def _json_list(text: object) -> list[str]:
+    import json
+
+    return [str(m) for m in json.loads(str(text))] if text else []
 
 
 @app.command()
@@ -192,14 +293,11 @@ def statements(
     ] = None,
 ) -> None:
     """Write each client's statement for a month (HTML and CSV) and an agency overview."""
+    first = _month(month, "statements")
+    if not warehouse.exists():
+        raise fail("statements", f"{warehouse} does not exist; run `creditrecon nightly` first")
     from transforms.statements import write_statements
 
-    try:
-        first = dt.date.fromisoformat(month + "-01")
-    except ValueError:
-        raise typer.BadParameter(f"{month!r} is not a month like 2025-10") from None
-    if not warehouse.exists():
-        raise typer.BadParameter(f"{warehouse} does not exist; run `creditrecon nightly` first")
     folder = out or warehouse.with_name(warehouse.stem + "-statements")
     written = write_statements(warehouse, folder, first)
     console.print(f"{len(written)} files in {folder / f'{first:%Y-%m}'} (open index.html).")
@@ -217,11 +315,13 @@ def serve(
     close_schedule: ScheduleOption = None,
 ) -> None:
     """Serve the nightly run (02:00) and the month-end close (the 1st, 04:00)."""
+    target = warehouse or default_warehouse(data)
+    with one_line("serve"):
+        check_run(data, target.resolve(), None)
     from prefect import serve as prefect_serve
 
     from flows.deployments import CLOSE_CRON, NIGHTLY_CRON, close_deployment, nightly_deployment
 
-    target = warehouse or default_warehouse(data)
     prefect_serve(
         nightly_deployment(data, target, nightly_schedule or NIGHTLY_CRON),
         close_deployment(data, target, close_schedule or CLOSE_CRON),
@@ -233,10 +333,12 @@ def dictionary(
     warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
 ) -> None:
     """Print the data dictionary (Markdown) from the warehouse's own comments."""
+    if not warehouse.exists():
+        raise fail("dictionary", f"{warehouse} does not exist; run `creditrecon nightly` first")
+    import duckdb
+
     from transforms.build import data_dictionary
 
-    if not warehouse.exists():
-        raise typer.BadParameter(f"{warehouse} does not exist; run `creditrecon nightly` first")
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         typer.echo(data_dictionary(con))

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 from prefect.states import State
 
+from flows.summary import Summary, markdown, read_summary
 from transforms.build import RunParams, build, run_lock
 from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
-from transforms.settings import load_settings
+from transforms.settings import Settings, load_settings
 from transforms.statements import write_statements
 
 
@@ -24,6 +28,7 @@ class NightlyResult:
     ingest: IngestResult
     table_rows: dict[str, int]
     built: str  # "incremental: ...", "full rebuild: <why>" or "nothing new ..."
+    summary: Summary
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,16 @@ class Built:
     how: str
 
 
+# Waiting does not bring back a missing file, a permission or free space.
+PERMANENT = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EISDIR)
+
+
 def _transient(task: object, task_run: object, state: State) -> bool:
     """Retry I/O errors only (a file still being copied in, a network share hiccup)."""
     try:
         state.result()
-    except OSError:
-        return True
+    except OSError as exc:
+        return exc.errno not in PERMANENT
     except Exception:
         return False
     return False
@@ -48,17 +57,6 @@ def _transient(task: object, task_run: object, state: State) -> bool:
 def ingest_inbox(data: Path, store: Path) -> IngestResult:
     result = ingest(data, store)
     log = get_run_logger()
-    for f in result.files:
-        if f.status != "unchanged":
-            log.info(
-                "%s %s: read %d, loaded %d, quarantined %d %s",
-                f.status,
-                f.path,
-                f.rows_read,
-                f.rows_loaded,
-                f.rows_quarantined,
-                f.note,
-            )
     log.info(
         "ingest: %d new files loaded, %d duplicates skipped, %d rejected, %d already ingested",
         result.count("loaded"),
@@ -105,14 +103,56 @@ def nightly(
     night's files added to the published warehouse when they only append to it, else (or
     with ``full_rebuild``) every mart rebuilt from all staged rows."""
     settings = load_settings(data)
+    as_of_given = as_of is not None
     as_of = as_of or settings.today()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    params = RunParams(as_of, settings.reporting_timezone, settings.reexport_window_months)
+    params = _params(as_of, settings)
     with run_lock(warehouse):
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
         built = build_warehouse(store, warehouse, params, ingested.current_config, full_rebuild)
-    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how)
+    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given)
+    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how, summary)
+
+
+def _params(as_of: dt.date, settings: Settings) -> RunParams:
+    run = f"{flow_run.get_flow_name()}/{flow_run.get_name()} ({flow_run.get_id()})"
+    return RunParams(
+        as_of, settings.reporting_timezone, settings.reexport_window_months, published_by=run
+    )
+
+
+def record_summary(
+    data: Path,
+    warehouse: Path,
+    as_of: dt.date,
+    how: str,
+    ingested: IngestResult,
+    as_of_given: bool,
+) -> Summary:
+    """Log each of the night's files with the published warehouse's counts (rows the rules
+    quarantine count there, not only the rows that failed to parse), and keep the run
+    summary as the flow run's Markdown artifact."""
+    summary = read_summary(warehouse, as_of, how, data, as_of_given)
+    log = get_run_logger()
+    night = {f.path: f.note for f in ingested.files if f.status != "unchanged"}
+    for f in summary.files:
+        if f.path in night:
+            log.info(
+                "%s %s: read %d, loaded %d, quarantined %d %s",
+                f.status,
+                f.path,
+                f.read,
+                f.loaded,
+                f.quarantined,
+                night[f.path],
+            )
+    for note in summary.notes:
+        log.warning(note)
+    create_markdown_artifact(
+        markdown(summary), key="creditrecon-summary", description="What the run did"
+    )
+    return summary
 
 
 def previous_month(day: dt.date) -> dt.date:
@@ -132,10 +172,11 @@ def month_end_close(
     """Close ``month`` (default: the month before ``as_of``): bring it up to date with a
     nightly run, freeze it, and publish the warehouse with the month closed."""
     settings = load_settings(data)
+    as_of_given = as_of is not None
     as_of = as_of or settings.today()
     month = (month or previous_month(as_of)).replace(day=1)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    params = RunParams(as_of, settings.reporting_timezone, settings.reexport_window_months)
+    params = _params(as_of, settings)
     with run_lock(warehouse):
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
@@ -144,4 +185,5 @@ def month_end_close(
         built = build_warehouse(store, warehouse, params, ingested.current_config)
     # The month's statements, for account managers to send.
     write_statements(warehouse, warehouse.with_name(warehouse.stem + "-statements"), month)
-    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how)
+    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given)
+    return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how, summary)

@@ -78,11 +78,12 @@ class PrefectServer:
         return response
 
 
-def stop(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
-    """Stop the process and everything it started (its process group)."""
+def stop(proc: subprocess.Popen[bytes], grace: float = 5) -> None:
+    """Stop the process and everything it started (its process group): Ctrl-C first, as
+    from a terminal, then harder."""
     if proc.poll() is not None and not _group_alive(proc.pid):
         return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         deadline = time.monotonic() + grace

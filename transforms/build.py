@@ -180,6 +180,7 @@ class RunParams:
     as_of: dt.date
     reporting_timezone: str = "UTC"
     reexport_window_months: int = 12
+    published_by: str = ""  # the run that publishes (a Prefect flow run), for `status`
 
 
 @contextlib.contextmanager
@@ -727,7 +728,7 @@ def finish(
         "CREATE TABLE run_info AS SELECT ?::DATE AS as_of, ? AS reporting_timezone, "
         "?::INTEGER AS reexport_window_months, ? AS inputs_fingerprint, "
         "? AS creditrecon_version, ? AS pipeline_fingerprint, ? AS build, ? AS config_files, "
-        "? AS closed_months, ? AS watermarks",
+        "? AS closed_months, ? AS watermarks, ? AS published_by",
         [
             params.as_of,
             params.reporting_timezone,
@@ -739,6 +740,7 @@ def finish(
             json.dumps(current_config, sort_keys=True),
             json.dumps(closed_months(con)),
             json.dumps(watermarks, sort_keys=True),
+            params.published_by,
         ],
     )
     # Audits check every ledger entry, unless an incremental night said which are new.

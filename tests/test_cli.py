@@ -52,6 +52,10 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in out
+    # Quiet: only the files with a problem are listed, the rest counted.
+    assert "Input files with a problem" in out
+    assert "e8.csv" in out and "listing.csv" in out and "e1.csv" not in out
+    assert "13 other files loaded with every row (--verbose lists them)" in out
     assert "Clients, March 2025 as of 2025-03-10" in out
     # the summary row for acme: available 4, charged 1, overage 0, remaining 3, forfeited 0,
     # free re-exports 1; at this pace 3 by month end, 1 to forfeit, 0.1 a day needed
@@ -119,6 +123,15 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
         "write disputes and parquet",
     ]
     assert "Warehouse: full rebuild: nothing is published yet." in out
+    # The summary is kept with the flow run, as a Markdown artifact.
+    artifacts = httpx.post(
+        f"{prefect_api}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [nightly_run["id"]]}}},
+    ).json()
+    (summary,) = [a for a in artifacts if a["key"] == "creditrecon-summary"]
+    assert summary["type"] == "markdown"
+    assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in summary["data"]
+    assert "| zoominfo | acme | 4 | 1 | 0 | 3 | 0 | 1 | 3 | 1 | 0 | 0.1 |" in summary["data"]
 
     # The next night brings one later export: it is added to the published warehouse.
     write_folder(
@@ -136,9 +149,23 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     # charged 2 (was 1), remaining 2 (was 3), free re-exports 2 (was 1)
     assert [c.strip() for c in acme.split("│")[1:-1]][3:8] == ["2", "0", "2", "0", "2"]
     # Ops can ask for a full rebuild; it gives the same figures.
-    rebuilt = nightly(prefect_api, data, warehouse, "--full-rebuild")
+    rebuilt = nightly(prefect_api, data, warehouse, "--full-rebuild", "--verbose")
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "Warehouse: full rebuild: asked for." in rebuilt.stdout
+    assert "e1.csv" in rebuilt.stdout  # --verbose lists every file
+    # A night that brings nothing says so, and nothing else.
+    same = nightly(prefect_api, data, warehouse)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert same.stdout.strip() == (
+        "Nothing new since the last run: the warehouse as of 2025-03-10 is unchanged."
+    )
+    status = creditrecon(prefect_api, "status", "--warehouse", str(warehouse))
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "As of: 2025-03-10 (UTC)" in status.stdout
+    assert "Built: full rebuild: asked for" in status.stdout
+    assert "By: creditrecon-nightly/" in status.stdout
+    assert "Quarantine: 2 rows wait" in status.stdout
+    assert "inbox/zoominfo/exports/e8.csv: loaded, 1 rows quarantined" in status.stdout
     assert next(line for line in rebuilt.stdout.splitlines() if " acme " in line) == acme
 
 
@@ -151,7 +178,8 @@ def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Pa
         lock.flush()
         run = nightly(prefect_api, data, warehouse)
     assert run.returncode == 1
-    assert "is being built by pid 4242; try again later" in " ".join(run.stdout.split())
+    assert "is being built by pid 4242; try again later" in run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stdout + run.stderr
     assert not warehouse.exists()
 
 
@@ -230,7 +258,7 @@ def test_close_command_freezes_a_month(prefect_api: str, tmp_path: Path) -> None
         "2025-03-10",
     )
     assert again.returncode == 1
-    assert "2025-01 is already closed" in again.stdout
+    assert "2025-01 is already closed" in again.stderr
 
 
 def test_month_end_close_is_scheduled_on_the_first(prefect_api: str, tmp_path: Path) -> None:

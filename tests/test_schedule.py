@@ -122,6 +122,22 @@ def test_the_servers_scheduler_starts_the_nightly_run_and_it_publishes(served: S
     assert october[0] == 1400  # the standard 1,000 plus the one-time gift of 400
     assert november[1] == 278
 
+    # The run's log gives each file the warehouse's counts: the users.csv row naming an
+    # unknown client is quarantined by the rules, after it parsed.
+    logs = served.server.post(
+        "/logs/filter", {"limit": 200, "logs": {"flow_run_id": {"any_": [first["id"]]}}}
+    ).json()
+    messages = [log["message"] for log in logs]
+    assert any(
+        m.startswith("loaded config/users.csv: read 6, loaded 5, quarantined 1") for m in messages
+    )
+    # Its summary is kept with it: the run's as-of is today, after the demo's contract.
+    artifacts = served.server.post(
+        "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}
+    ).json()
+    (summary,) = [a for a in artifacts if a["key"] == "creditrecon-summary"]
+    assert "every contract has ended" in summary["data"]
+
 
 def test_a_nightly_run_with_parameters_completes(served: Served, tmp_path: Path) -> None:
     served.deployment("nightly")
@@ -161,3 +177,8 @@ def test_a_nightly_run_with_parameters_completes(served: Served, tmp_path: Path)
         con.close()
     assert str(as_of) == "2025-11-10"
     assert closing == 722  # 1,000 less the 278 charged by 10 November
+    artifacts = served.server.post(
+        "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}
+    ).json()
+    (summary,) = [a for a in artifacts if a["key"] == "creditrecon-summary"]
+    assert "| zoominfo | bluepoint | 1000 | 278 | 0 | 722 |" in summary["data"]

@@ -269,3 +269,37 @@ def test_month_end_close_is_scheduled_on_the_first(prefect_api: str, tmp_path: P
     deployments = httpx.post(f"{prefect_api}/deployments/filter", json={"limit": 20}).json()
     (close,) = [d for d in deployments if d["name"] == "month-end-close"]
     assert close["schedules"][0]["schedule"]["cron"] == "0 4 1 * *"
+
+
+def test_a_temporary_server_run_is_quiet_and_a_slow_one_says_what_to_do(tmp_path: Path) -> None:
+    """Without PREFECT_API_URL the command starts a temporary Prefect server: nothing from
+    Prefect on the terminal (no telemetry errors, no `database is locked`), and a server
+    that does not start in time ends in one line saying what to do."""
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+
+    def run(warehouse: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CREDITRECON, "nightly", "--data", str(data), "--warehouse", str(tmp_path / warehouse)]
+            + ["--as-of", "2025-03-10"],
+            capture_output=True,
+            text=True,
+            env={**env, **more},
+            timeout=300,
+            check=False,
+        )
+
+    ok = run("w.duckdb")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stderr == ""
+    assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in ok.stdout
+
+    slow = run("slow.duckdb", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    assert slow.returncode == 1
+    assert slow.stderr.strip() == (
+        "creditrecon nightly: the temporary Prefect server did not start within 0 s; raise "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with `prefect server "
+        "start` and set PREFECT_API_URL"
+    )
+    assert not (tmp_path / "slow.duckdb").exists()

@@ -52,7 +52,7 @@ def server_hint(exc: BaseException) -> str | None:
             "`prefect server start` and set PREFECT_API_URL"
         )
     url = os.environ.get("PREFECT_API_URL")
-    if url and ("ConnectError" in text or "Cannot connect" in text or "All connection" in text):
+    if url and ("Failed to reach API" in text or "ConnectError" in text):
         return (
             f"cannot reach the Prefect API at {url} (PREFECT_API_URL): start the server, "
             "or unset PREFECT_API_URL to run with a temporary one"

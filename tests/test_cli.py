@@ -303,3 +303,17 @@ def test_a_temporary_server_run_is_quiet_and_a_slow_one_says_what_to_do(tmp_path
         "start` and set PREFECT_API_URL"
     )
     assert not (tmp_path / "slow.duckdb").exists()
+
+
+def test_as_of_after_today_runs_only_when_asked(prefect_api: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    data = write_folder(tmp_path / "agency", SCENARIO)
+    later = str(dt.date.today() + dt.timedelta(days=3))
+    args = ["nightly", "--data", str(data), "--warehouse", str(tmp_path / "w.duckdb")]
+    refused = creditrecon(prefect_api, *args, "--as-of", later)
+    assert refused.returncode == 1
+    assert f"--as-of {later} is after today" in refused.stderr
+    anyway = creditrecon(prefect_api, *args, "--as-of", later, "--as-of-anyway")
+    assert anyway.returncode == 0, anyway.stdout + anyway.stderr
+    assert f"as of {later}" in anyway.stdout

@@ -24,9 +24,9 @@ CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
 PROMPT = 5.0
 
 
-def refused(*args: str, code: int = 1) -> str:
+def refused(*args: str, code: int = 1, prompt: float = PROMPT, **more_env: str) -> str:
     """Run the command, check it failed with one line on stderr, quickly; return the line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | more_env
     started = time.monotonic()
     run = subprocess.run(
         [CREDITRECON, *args], capture_output=True, text=True, env=env, timeout=120, check=False
@@ -37,7 +37,7 @@ def refused(*args: str, code: int = 1) -> str:
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     assert run.stdout == ""
-    assert took < PROMPT, f"{took:.1f} s: {lines[0]}"
+    assert took < prompt, f"{took:.1f} s: {lines[0]}"
     return lines[0]
 
 
@@ -172,3 +172,17 @@ def test_a_missing_file_is_not_retried() -> None:
     assert _transient(None, None, Failed(data=OSError("file still being copied")))
     assert not _transient(None, None, Failed(data=FileNotFoundError(2, "missing", "users.csv")))
     assert not _transient(None, None, Failed(data=OSError(28, "No space left on device")))
+
+
+def test_a_prefect_api_that_does_not_answer_is_named(agency: Path, tmp_path: Path) -> None:
+    line = refused(
+        *nightly(agency, "--as-of", "2025-03-10"),
+        prompt=120,  # Prefect's client retries a few times first
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    assert line == (
+        "creditrecon nightly: cannot reach the Prefect API at http://127.0.0.1:9/api "
+        "(PREFECT_API_URL): start the server, or unset PREFECT_API_URL to run with a "
+        "temporary one"
+    )

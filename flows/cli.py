@@ -216,6 +216,50 @@ def serve(data: DataOption = DEMO, warehouse: WarehouseOption = None) -> None:
     prefect_serve(nightly_deployment(data, target), close_deployment(data, target))
 
 
+@app.command("deploy-agencies")
+def deploy_agencies(
+    config: Annotated[Path, typer.Argument(help="Agencies file (TOML, one [[agency]] each).")],
+    pool: Annotated[str, typer.Option(help="Prefect work pool (created as a process pool if missing).")],
+) -> None:
+    """Register every agency's nightly run and month-end close on one Prefect work pool."""
+    import httpx
+
+    from flows.agencies import AgencyConfigError, deploy_agencies, load_agencies
+
+    try:
+        agencies = load_agencies(config)
+    except AgencyConfigError as exc:
+        console.print(f"[red]creditrecon deploy-agencies failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        console.print(
+            "[red]creditrecon deploy-agencies failed:[/red] PREFECT_API_URL is not set: "
+            "point it at the Prefect server the workers poll",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    try:
+        names = deploy_agencies(agencies, pool)
+    except AgencyConfigError as exc:
+        console.print(f"[red]creditrecon deploy-agencies failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (OSError, httpx.HTTPError) as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] Prefect API at "
+            f"{PREFECT_API_URL.value()} cannot be reached ({exc})",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    for name in names:
+        console.print(f"deployed {name} on pool {pool}")
+    console.print(
+        f"{len(agencies)} agencies on pool {pool}; start workers with "
+        f"`prefect worker start --pool {pool} --limit 1`."
+    )
+
+
 @app.command()
 def dictionary(
     warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,

@@ -205,15 +205,27 @@ def statements(
     console.print(f"{len(written)} files in {folder / f'{first:%Y-%m}'} (open index.html).")
 
 
+# Trials and tests only: a schedule that fires soon (a cron expression or every N seconds).
+ScheduleOption = Annotated[str | None, typer.Option(hidden=True)]
+
+
 @app.command()
-def serve(data: DataOption = DEMO, warehouse: WarehouseOption = None) -> None:
+def serve(
+    data: DataOption = DEMO,
+    warehouse: WarehouseOption = None,
+    nightly_schedule: ScheduleOption = None,
+    close_schedule: ScheduleOption = None,
+) -> None:
     """Serve the nightly run (02:00) and the month-end close (the 1st, 04:00)."""
     from prefect import serve as prefect_serve
 
-    from flows.deployments import close_deployment, nightly_deployment
+    from flows.deployments import CLOSE_CRON, NIGHTLY_CRON, close_deployment, nightly_deployment
 
     target = warehouse or default_warehouse(data)
-    prefect_serve(nightly_deployment(data, target), close_deployment(data, target))
+    prefect_serve(
+        nightly_deployment(data, target, nightly_schedule or NIGHTLY_CRON),
+        close_deployment(data, target, close_schedule or CLOSE_CRON),
+    )
 
 
 @app.command("deploy-agencies")

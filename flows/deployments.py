@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import Flow
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval, Schedule
 
 from flows.nightly import month_end_close, nightly
 from transforms.settings import load_settings
@@ -25,12 +25,19 @@ NIGHTLY_CRON = "0 2 * * *"
 CLOSE_CRON = "0 4 1 * *"  # the 1st, after the night's run: closes the month just ended
 
 
+def schedule_of(when: str, timezone: str) -> Schedule:
+    """A cron expression, or a whole number of seconds for an interval (trials and tests)."""
+    if when.isdigit():
+        return Interval(int(when), timezone=timezone)
+    return Cron(when, timezone=timezone)
+
+
 def _scheduled(
-    flow: Flow[Any, Any], name: str, cron: str, data: Path, warehouse: Path, description: str
+    flow: Flow[Any, Any], name: str, when: str, data: Path, warehouse: Path, description: str
 ) -> RunnerDeployment:
     deployment = flow.to_deployment(
         name=name,
-        schedules=[Cron(cron, timezone=load_settings(data).reporting_timezone)],
+        schedules=[schedule_of(when, load_settings(data).reporting_timezone)],
         parameters={"data": str(data.resolve()), "warehouse": str(warehouse.resolve())},
         concurrency_limit=1,
         description=description,
@@ -40,22 +47,22 @@ def _scheduled(
     return deployment
 
 
-def nightly_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
+def nightly_deployment(data: Path, warehouse: Path, when: str = NIGHTLY_CRON) -> RunnerDeployment:
     return _scheduled(
         nightly,
         "nightly",
-        NIGHTLY_CRON,
+        when,
         data,
         warehouse,
         "Ingest the inbox and publish the credits warehouse, as of today.",
     )
 
 
-def close_deployment(data: Path, warehouse: Path) -> RunnerDeployment:
+def close_deployment(data: Path, warehouse: Path, when: str = CLOSE_CRON) -> RunnerDeployment:
     return _scheduled(
         month_end_close,
         "month-end-close",
-        CLOSE_CRON,
+        when,
         data,
         warehouse,
         "Close the month just ended: its figures never change again.",

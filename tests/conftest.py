@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.prefect_server import prefect_server_api  # noqa: F401  (a real server, per module)
 from transforms.build import RunParams, build
 from transforms.ingest import ingest, ingest_store_path
 

@@ -133,7 +133,9 @@ def _agency(path: Path, base: Path, number: int, entry: object) -> Agency:
         try:
             as_of = dt.date.fromisoformat(as_of)
         except ValueError:
-            raise AgencyConfigError(f"{where}: as_of {as_of!r} is not a date like 2025-11-10") from None
+            raise AgencyConfigError(
+                f"{where}: as_of {as_of!r} is not a date like 2025-11-10"
+            ) from None
     if as_of is not None and (isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date)):
         raise AgencyConfigError(f"{where}: as_of must be a date like 2025-11-10")
     return Agency(name, data, warehouse, timezone, as_of)

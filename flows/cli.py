@@ -231,17 +231,22 @@ def serve(
 @app.command("deploy-agencies")
 def deploy_agencies(
     config: Annotated[Path, typer.Argument(help="Agencies file (TOML, one [[agency]] each).")],
-    pool: Annotated[str, typer.Option(help="Prefect work pool (created as a process pool if missing).")],
+    pool: Annotated[
+        str, typer.Option(help="Prefect work pool (created as a process pool if missing).")
+    ],
 ) -> None:
     """Register every agency's nightly run and month-end close on one Prefect work pool."""
     import httpx
+    from rich.markup import escape
 
     from flows.agencies import AgencyConfigError, deploy_agencies, load_agencies
 
     try:
         agencies = load_agencies(config)
     except AgencyConfigError as exc:
-        console.print(f"[red]creditrecon deploy-agencies failed:[/red] {exc}", soft_wrap=True)
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
+        )
         raise typer.Exit(1) from None
     from prefect.settings import PREFECT_API_URL
 
@@ -255,12 +260,14 @@ def deploy_agencies(
     try:
         names = deploy_agencies(agencies, pool)
     except AgencyConfigError as exc:
-        console.print(f"[red]creditrecon deploy-agencies failed:[/red] {exc}", soft_wrap=True)
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
+        )
         raise typer.Exit(1) from None
     except (OSError, httpx.HTTPError) as exc:
         console.print(
             f"[red]creditrecon deploy-agencies failed:[/red] Prefect API at "
-            f"{PREFECT_API_URL.value()} cannot be reached ({exc})",
+            f"{PREFECT_API_URL.value()} cannot be reached ({escape(str(exc))})",
             soft_wrap=True,
         )
         raise typer.Exit(1) from None

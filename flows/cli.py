@@ -302,11 +302,14 @@ def generate(
     clients: Annotated[int, typer.Option(help="Clients.")] = 20,
     months: Annotated[int, typer.Option(help="Months of history.")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    narrow: Annotated[
+        bool, typer.Option("--narrow", help="Export files with only the record IDs.")
+    ] = False,
 ) -> None:
     """Write a synthetic data folder of any size, laid out like a real one."""
     from flows.synthetic import generate as write
 
-    counts = write(out, records=records, clients=clients, months=months, seed=seed)
+    counts = write(out, records=records, clients=clients, months=months, seed=seed, narrow=narrow)
     console.print(f"wrote {out}: {counts}")
 
 

@@ -192,6 +192,10 @@ timezone = "America/New_York"
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert "3 agencies on pool agencies" in deployed.stdout
 
+        # Registering again (an agency's settings changed) updates, never duplicates.
+        again = creditrecon("deploy-agencies", str(config), "--pool", "agencies", env=server.env())
+        assert again.returncode == 0, again.stdout + again.stderr
+
         pool = server.get("/work_pools/agencies").json()
         assert pool["type"] == "process"
         deployments = {

@@ -48,7 +48,7 @@ class Agency:
     name: str
     data: Path
     warehouse: Path
-    timezone: str | None = None  # None: the agency's reporting time zone
+    timezone: str  # when its night starts: as configured, else its reporting time zone
     as_of: dt.date | None = None
 
 
@@ -138,16 +138,20 @@ def _agency(path: Path, base: Path, number: int, entry: object) -> Agency:
             ) from None
     if as_of is not None and (isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date)):
         raise AgencyConfigError(f"{where}: as_of must be a date like 2025-11-10")
-    return Agency(name, data, warehouse, timezone, as_of)
+    reporting = _reporting_timezone(where, data)
+    return Agency(name, data, warehouse, timezone or reporting, as_of)
 
 
-def schedule_timezone(agency: Agency) -> str:
+def _reporting_timezone(where: str, data: Path) -> str:
+    """The agency's reporting time zone, its settings checked now rather than at 02:00."""
     from transforms.settings import load_settings
 
     try:
-        return agency.timezone or load_settings(agency.data).reporting_timezone
-    except (ValueError, OSError) as exc:  # a broken settings.toml says what is wrong
-        raise AgencyConfigError(f"agency {agency.name!r}: {exc}") from None
+        return load_settings(data).reporting_timezone
+    # A broken settings.toml (unknown key, misspelt zone, bad TOML) says what is wrong.
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise AgencyConfigError(f"{where}: {data / 'config' / 'settings.toml'}: {reason}") from None
 
 
 def ensure_process_pool(pool: str) -> str:
@@ -179,14 +183,13 @@ def agency_deployments(agency: Agency) -> list[Any]:
 
     from flows.nightly import month_end_close, nightly
 
-    timezone = schedule_timezone(agency)
     parameters: dict[str, Any] = {"data": str(agency.data), "warehouse": str(agency.warehouse)}
     if agency.as_of is not None:
         parameters["as_of"] = agency.as_of.isoformat()
     return [
         flow.to_deployment(
             name=agency.name,
-            schedules=[Cron(cron, timezone=timezone)],
+            schedules=[Cron(cron, timezone=agency.timezone)],
             parameters=parameters,
             concurrency_limit=1,
             description=f"{what} for {agency.name} ({agency.data}).",
@@ -201,7 +204,7 @@ def agency_deployments(agency: Agency) -> list[Any]:
     ]
 
 
-def deploy_agencies(agencies: list[Agency], pool: str) -> list[str]:
+def register_agencies(agencies: list[Agency], pool: str) -> list[str]:
     """Register every agency's deployments on `pool` (created as a process pool if
     missing); the names registered, `flow/deployment`."""
     # Every agency is checked before anything is registered: a half-registered set helps nobody.

@@ -239,7 +239,7 @@ def deploy_agencies(
     import httpx
     from rich.markup import escape
 
-    from flows.agencies import AgencyConfigError, deploy_agencies, load_agencies
+    from flows.agencies import AgencyConfigError, load_agencies, register_agencies
 
     try:
         agencies = load_agencies(config)
@@ -258,10 +258,17 @@ def deploy_agencies(
         )
         raise typer.Exit(1)
     try:
-        names = deploy_agencies(agencies, pool)
+        names = register_agencies(agencies, pool)
     except AgencyConfigError as exc:
         console.print(
             f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+    except httpx.HTTPStatusError as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] Prefect API at "
+            f"{PREFECT_API_URL.value()} refused it ({escape(str(exc).splitlines()[0])})",
+            soft_wrap=True,
         )
         raise typer.Exit(1) from None
     except (OSError, httpx.HTTPError) as exc:

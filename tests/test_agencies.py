@@ -87,6 +87,25 @@ def test_a_mistake_in_the_agencies_file_is_one_line(tmp_path: Path, text: str, s
     assert "Traceback" not in run.stderr and str(path) in lines[0]
 
 
+def test_an_agency_with_broken_settings_is_caught_before_anything_is_registered(
+    tmp_path: Path,
+) -> None:
+    demo_copy(tmp_path / "a")
+    (tmp_path / "a" / "config" / "settings.toml").write_text(
+        'reporting_timezone = "Mars/Olympus"\n'
+    )
+    path = agencies_file(
+        tmp_path, '[[agency]]\nname = "north"\ndata = "a"\ntimezone = "Europe/Paris"\n'
+    )
+    env = {**quiet_prefect_env(tmp_path / "home"), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    run = creditrecon("deploy-agencies", str(path), "--pool", "agencies", env=env)
+    lines = run.stdout.strip().splitlines()
+    assert run.returncode == 1 and len(lines) == 1, run.stdout + run.stderr
+    assert (
+        "agency 'north'" in lines[0] and "settings.toml" in lines[0] and "Mars/Olympus" in lines[0]
+    )
+
+
 def test_a_missing_file_or_server_is_one_line(tmp_path: Path) -> None:
     env = quiet_prefect_env(tmp_path / "home")
     run = creditrecon("deploy-agencies", str(tmp_path / "nope.toml"), "--pool", "p", env=env)

@@ -33,8 +33,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flows.deployments import CLOSE_CRON, NIGHTLY_CRON
-
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 KEYS = {"name", "data", "warehouse", "timezone", "as_of"}
 
@@ -178,9 +176,11 @@ def ensure_process_pool(pool: str) -> str:
 
 def agency_deployments(agency: Agency) -> list[Any]:
     """The nightly run and the month-end close of one agency, as RunnerDeployments."""
+    # Prefect is imported only here and below: checking the file needs none of it.
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
+    from flows.deployments import CLOSE_CRON, NIGHTLY_CRON
     from flows.nightly import month_end_close, nightly
 
     parameters: dict[str, Any] = {"data": str(agency.data), "warehouse": str(agency.warehouse)}

@@ -1,12 +1,18 @@
-"""Benchmark: the nightly run against the floor of just reading the same CSVs with DuckDB.
+"""Benchmark: the nightly run against the floor (DuckDB just reading the CSVs) and the peer
+(the one-script DuckDB answer an analyst might write, `benchmarks/peer.py`).
 
-    python benchmarks/run.py --records 1000000 10000000
+    python benchmarks/run.py --records 1000000 5000000 [--shapes wide narrow] [--repeat 3]
 
-For each size it generates a synthetic folder (once, under benchmarks/out/), then times,
-each in a fresh process with its peak memory: the floor (DuckDB reads every input CSV into
-a table on disk, nothing else), a full rebuild (ingest + build a new warehouse, no Prefect),
-and an incremental night (one more day of files, added to that warehouse). Results are appended
-to benchmarks/results.md with the machine noted.
+For each size and shape it generates a synthetic folder (once, under benchmarks/out/):
+`wide` export files carry the contact's details as a vendor writes them (10 columns),
+`narrow` ones only the record IDs the rules read. It then times, each in a fresh process
+with its peak memory: the floor (DuckDB reads every input CSV into a table on disk,
+nothing else), the peer, a full rebuild (ingest + build a new warehouse, no Prefect) with
+the time of each step, and a night (one more day of files, added to that warehouse).
+A tiny folder's full rebuild gives the fixed start-up (imports, setting up the stores,
+publishing), which the ratio "work / peer" takes off. With --repeat, each figure is the
+median of that many rounds. Results are appended to benchmarks/results.md with the
+machine and its load noted.
 """
 
 from __future__ import annotations
@@ -17,14 +23,17 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 OUT = HERE / "out"
 AS_OF = "2025-07-02"
+TINY = 1_000
 
 FLOOR = """
 import duckdb, glob, sys
@@ -36,6 +45,12 @@ for name, folder in [("exports", "exports"), ("listings", "downloads"), ("usage"
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{files}', "
                     "all_varchar=true, union_by_name=true, filename=true)")
 con.close()
+"""
+
+PEER = f"""
+import runpy, sys
+sys.argv = [{str(HERE / "peer.py")!r}, *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 NIGHT = """
@@ -73,7 +88,15 @@ print("RESULT", seconds, peak)
 """
 
 
-def step(code: str, *args: str) -> tuple[float, float, dict[str, float], str]:
+@dataclass
+class Timed:
+    seconds: float
+    peak_mb: float
+    steps: dict[str, float] = field(default_factory=dict)
+    how: str = ""
+
+
+def step(code: str, *args: str) -> Timed:
     """Seconds, peak resident memory (MiB), the steps it reported (STEP seconds name) and
     how it built (NOTE ...) of `code` run in a fresh interpreter."""
     out = subprocess.run(
@@ -85,19 +108,27 @@ def step(code: str, *args: str) -> tuple[float, float, dict[str, float], str]:
     ).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT"))
     _, seconds, rss_kb = line.split()
-    steps = {
-        name: float(secs)
-        for _, secs, name in (
-            s.split(maxsplit=2) for s in out.splitlines() if s.startswith("STEP ")
-        )
-    }
+    steps: dict[str, float] = {}
+    for _, secs, name in (s.split(maxsplit=2) for s in out.splitlines() if s.startswith("STEP ")):
+        steps[name] = steps.get(name, 0.0) + float(secs)
     notes = [s.removeprefix("NOTE ") for s in out.splitlines() if s.startswith("NOTE ")]
-    return float(seconds), int(rss_kb) / 1024, steps, "; ".join(notes)
+    return Timed(float(seconds), int(rss_kb) / 1024, steps, "; ".join(notes))
 
 
-def slowest(steps: dict[str, float], n: int = 6) -> str:
+def median(runs: list[Timed]) -> Timed:
+    """The median of each figure over the rounds (steps too, each on its own)."""
+    names = {name for r in runs for name in r.steps}
+    return Timed(
+        statistics.median(r.seconds for r in runs),
+        statistics.median(r.peak_mb for r in runs),
+        {n: statistics.median(r.steps.get(n, 0.0) for r in runs) for n in names},
+        runs[-1].how,
+    )
+
+
+def by_time(steps: dict[str, float], n: int | None = None) -> str:
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{name} {secs:.1f} s" for name, secs in top)
+    return ", ".join(f"{name} {secs:.1f}" for name, secs in top if secs >= 0.05)
 
 
 def machine() -> str:
@@ -120,75 +151,151 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
 
 
-def run(records: int) -> dict[str, float | str]:
-    from flows.synthetic import add_day, generate
+def folder(out: Path, records: int, shape: str) -> tuple[Path, dict[str, int]]:
+    """The generated folder of that size and shape (written once) and what it holds."""
+    from flows.synthetic import generate
 
-    root = OUT / str(records)
+    root = out / f"{shape}-{records}"
     data = root / "data"
-    if not (data / "config").exists():
+    if not (root / "generated.json").exists():
         shutil.rmtree(root, ignore_errors=True)
-        generated = generate(data, records=records, months=6)
+        generated = generate(data, records=records, months=6, narrow=shape == "narrow")
         (root / "generated.json").write_text(json.dumps(generated))
-    generated = json.loads((root / "generated.json").read_text())
+    return data, json.loads((root / "generated.json").read_text())
+
+
+def fresh(root: Path) -> None:
+    """Back to the base set of files and no warehouse, before a round."""
     for p in root.glob("*.duckdb*"):
         p.unlink()
-    shutil.rmtree(root / "warehouse-parquet", ignore_errors=True)
-    # A previous incremental day would make the full rebuild bigger: start from the base set.
-    for p in (data / "inbox").rglob("day*"):
+    for p in root.glob("*-parquet"):
+        shutil.rmtree(p)
+    for p in root.glob("*-disputes"):
+        shutil.rmtree(p)
+    # A previous night's day would make the full rebuild bigger.
+    for p in (root / "data" / "inbox").rglob("day*"):
         p.unlink()
 
-    floor_s, floor_mb, _, _ = step(FLOOR, str(data), str(root / "floor.duckdb"))
-    full_s, full_mb, full_steps, full_how = step(
-        NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF
+
+@dataclass
+class Measured:
+    records: int
+    shape: str
+    day_records: int
+    floor: Timed
+    peer: Timed
+    full: Timed
+    night: Timed
+
+
+def measure(out: Path, records: int, shape: str, repeat: int) -> Measured:
+    from flows.synthetic import add_day
+
+    data, generated = folder(out, records, shape)
+    root = data.parent
+    rounds: dict[str, list[Timed]] = {"floor": [], "peer": [], "full": [], "night": []}
+    day_records = max(1000, records // 180)
+    for _ in range(repeat):
+        fresh(root)
+        rounds["floor"].append(step(FLOOR, str(data), str(root / "floor.duckdb")))
+        rounds["peer"].append(step(PEER, str(data), str(root / "peer.duckdb")))
+        rounds["full"].append(step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF))
+        add_day(
+            data,
+            dt.date(2025, 7, 1),
+            records=day_records,
+            known_ids=generated["new_ids"],
+            narrow=shape == "narrow",
+        )
+        rounds["night"].append(step(NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF))
+    fresh(root)
+    return Measured(
+        records,
+        shape,
+        day_records,
+        *(median(rounds[k]) for k in ("floor", "peer", "full", "night")),
     )
-    day = add_day(
-        data, dt.date(2025, 7, 1), records=max(1000, records // 180), known_ids=generated["new_ids"]
+
+
+def start_up(out: Path, repeat: int) -> Timed:
+    """A full rebuild of a tiny folder: what every run costs whatever its size."""
+    data, _ = folder(out, TINY, "narrow")
+    runs = []
+    for _ in range(repeat):
+        fresh(data.parent)
+        runs.append(step(NIGHT, str(data), str(data.parent / "warehouse.duckdb"), AS_OF))
+    fresh(data.parent)
+    return median(runs)
+
+
+def load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load unknown"
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
+
+
+def report(results: list[Measured], tiny: Timed, repeat: int, load_before: str) -> str:
+    base = tiny.seconds
+    lines = [
+        f"\n## {dt.date.today()}: {machine()}\n",
+        f"Machine load: {load_before} before the run, {load()} after; "
+        f"{'median of ' + str(repeat) + ' rounds' if repeat > 1 else 'one round'}. "
+        f"Start-up (full rebuild of a {TINY:,}-row folder): {base:.1f} s.\n",
+        "| files | export rows | floor | peer | full rebuild | full / peer | full / floor "
+        "| work / peer | µs per row | night (+rows) | night / peer | peak memory "
+        "floor / peer / full / night |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        work = max(r.full.seconds - base, 0.0)
+        lines.append(
+            f"| {r.shape} | {r.records:,} | {r.floor.seconds:.1f} s | {r.peer.seconds:.1f} s | "
+            f"{r.full.seconds:.1f} s | {r.full.seconds / r.peer.seconds:.1f}x | "
+            f"{r.full.seconds / r.floor.seconds:.1f}x | {work / r.peer.seconds:.1f}x | "
+            f"{r.full.seconds / r.records * 1e6:.1f} | "
+            f"{r.night.seconds:.1f} s (+{r.day_records:,}) | "
+            f"{r.night.seconds / r.peer.seconds:.1f}x | "
+            f"{r.floor.peak_mb:.0f} / {r.peer.peak_mb:.0f} / {r.full.peak_mb:.0f} / "
+            f"{r.night.peak_mb:.0f} MiB |"
+        )
+    lines.append(
+        "\n`work / peer`: the full rebuild less the start-up, against the peer. "
+        "Where the time goes (seconds per step, slowest first):\n"
     )
-    inc_s, inc_mb, inc_steps, inc_how = step(
-        NIGHT, str(data), str(root / "warehouse.duckdb"), AS_OF
-    )
-    return {
-        "records": records,
-        "day_records": day["export_rows"],
-        "floor_s": floor_s,
-        "floor_mb": floor_mb,
-        "full_s": full_s,
-        "full_mb": full_mb,
-        "inc_s": inc_s,
-        "inc_mb": inc_mb,
-        "full_steps": slowest(full_steps),
-        "inc_steps": slowest(inc_steps),
-        "full_how": full_how,
-        "inc_how": inc_how,
-    }
+    for r in results:
+        lines.append(
+            f"- {r.shape} {r.records:,} full rebuild ({r.full.how}): {by_time(r.full.steps)}"
+        )
+        lines.append(
+            f"- {r.shape} {r.records:,} night ({r.night.how}): {by_time(r.night.steps, 8)}"
+        )
+    lines.append(f"- start-up, {TINY:,} rows: {by_time(tiny.steps, 6)}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument(
+        "--shapes", nargs="+", choices=["wide", "narrow"], default=["wide", "narrow"]
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; each figure the median")
+    parser.add_argument(
+        "--results", type=Path, default=HERE / "results.md", help="file the table is appended to"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the generated data")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    results = [run(n) for n in args.records]
-    lines = [
-        f"\n## {dt.date.today()}: {machine()}\n",
-        "| export rows | floor: DuckDB reads the CSVs | full rebuild | ratio | µs per row | "
-        "incremental night (+rows) | peak memory floor / full / incremental |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+    load_before = load()
+    tiny = start_up(args.out, args.repeat)
+    results = [
+        measure(args.out, n, shape, args.repeat) for n in args.records for shape in args.shapes
     ]
-    for r in results:
-        lines.append(
-            f"| {r['records']:,} | {r['floor_s']:.1f} s | {r['full_s']:.1f} s | "
-            f"{r['full_s'] / r['floor_s']:.1f}x | {r['full_s'] / r['records'] * 1e6:.1f} | "
-            f"{r['inc_s']:.1f} s (+{r['day_records']:,}) | "
-            f"{r['floor_mb']:.0f} / {r['full_mb']:.0f} / {r['inc_mb']:.0f} MiB |"
-        )
-    lines.append("\nSlowest steps (seconds):\n")
-    for r in results:
-        lines.append(f"- {r['records']:,} full rebuild ({r['full_how']}): {r['full_steps']}")
-        lines.append(f"- {r['records']:,} incremental night ({r['inc_how']}): {r['inc_steps']}")
-    text = "\n".join(lines) + "\n"
+    text = report(results, tiny, args.repeat, load_before)
     print(text)
-    with open(HERE / "results.md", "a") as f:
+    with open(args.results, "a") as f:
         f.write(text)
 
 

@@ -328,6 +328,64 @@ def serve(
     )
 
 
+@app.command("deploy-agencies")
+def deploy_agencies(
+    config: Annotated[Path, typer.Argument(help="Agencies file (TOML, one [[agency]] each).")],
+    pool: Annotated[
+        str, typer.Option(help="Prefect work pool (created as a process pool if missing).")
+    ],
+) -> None:
+    """Register every agency's nightly run and month-end close on one Prefect work pool."""
+    import httpx
+    from rich.markup import escape
+
+    from flows.agencies import AgencyConfigError, load_agencies, register_agencies
+
+    try:
+        agencies = load_agencies(config)
+    except AgencyConfigError as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        console.print(
+            "[red]creditrecon deploy-agencies failed:[/red] PREFECT_API_URL is not set: "
+            "point it at the Prefect server the workers poll",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    try:
+        names = register_agencies(agencies, pool)
+    except AgencyConfigError as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+    except httpx.HTTPStatusError as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] Prefect API at "
+            f"{PREFECT_API_URL.value()} refused it ({escape(str(exc).splitlines()[0])})",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    except (OSError, httpx.HTTPError) as exc:
+        console.print(
+            f"[red]creditrecon deploy-agencies failed:[/red] Prefect API at "
+            f"{PREFECT_API_URL.value()} cannot be reached ({escape(str(exc))})",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    for name in names:
+        console.print(f"deployed {name} on pool {pool}")
+    console.print(
+        f"{len(agencies)} agencies on pool {pool}; start workers with "
+        f"`prefect worker start --pool {pool} --limit 1`."
+    )
+
+
 @app.command()
 def dictionary(
     warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
@@ -353,11 +411,14 @@ def generate(
     clients: Annotated[int, typer.Option(help="Clients.")] = 20,
     months: Annotated[int, typer.Option(help="Months of history.")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    narrow: Annotated[
+        bool, typer.Option("--narrow", help="Export files with only the record IDs.")
+    ] = False,
 ) -> None:
     """Write a synthetic data folder of any size, laid out like a real one."""
     from flows.synthetic import generate as write
 
-    counts = write(out, records=records, clients=clients, months=months, seed=seed)
+    counts = write(out, records=records, clients=clients, months=months, seed=seed, narrow=narrow)
     console.print(f"wrote {out}: {counts}")
 
 

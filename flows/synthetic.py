@@ -3,8 +3,11 @@
     creditrecon generate OUT --records 10000000
 
 Columns are built with polars, never row by row, so 10M export rows take well under a
-minute. Deterministic for a given seed. Rows are in time order across files, so "an ID
-exported earlier" is "an ID from an earlier row": re-exports pick one of those.
+minute. Deterministic for a given seed. Export files are wide by default (the contact's
+name, title, email, phones, company, as a vendor writes them); `narrow=True` writes only
+the columns the rules read (the record IDs), the shape where per-record cost shows. Rows
+are in time order across files, so "an ID exported earlier" is "an ID from an earlier
+row": re-exports pick one of those.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flows.demo_data import CONTACTS_HEADER, LISTING_HEADER
 
 FIRST_ID = 1_300_000_000
 EXPORT_COLUMNS = CONTACTS_HEADER
+NARROW_EXPORT_COLUMNS = ["ZoomInfo Contact ID", "ZoomInfo Company ID"]
 LISTING_COLUMNS = LISTING_HEADER
 
 
@@ -66,6 +70,28 @@ def _add_months(d: dt.date, n: int) -> dt.date:
     return dt.date(d.year + y, m + 1, 1)
 
 
+def _contact_details(frame: pl.DataFrame) -> pl.DataFrame:
+    """The columns a vendor writes beside the IDs (name, title, email, phones, company)."""
+    return frame.with_columns(
+        (pl.lit("First") + (pl.col("ZoomInfo Company ID").str.slice(-2))).alias("First Name"),
+        (pl.lit("Last") + (pl.col("ZoomInfo Contact ID").str.slice(-3))).alias("Last Name"),
+        pl.lit("Director of Operations").alias("Job Title"),
+        (
+            pl.lit("p")
+            + pl.col("ZoomInfo Contact ID")
+            + "@co"
+            + pl.col("ZoomInfo Company ID")
+            + ".example"
+        ).alias("Email Address"),
+        (pl.lit("+1 617-555-") + pl.col("ZoomInfo Contact ID").str.slice(-4)).alias(
+            "Direct Phone Number"
+        ),
+        pl.lit("").alias("Mobile phone"),
+        (pl.lit("Company ") + pl.col("ZoomInfo Company ID")).alias("Company Name"),
+        (pl.lit("www.co") + pl.col("ZoomInfo Company ID") + ".example").alias("Website"),
+    )
+
+
 def _exports(
     root: Path,
     users: list[str],
@@ -78,6 +104,7 @@ def _exports(
     reexport_share: float,
     bad_row_share: float,
     tag: str,
+    narrow: bool = False,
 ) -> dict[str, int]:
     """Write export files and their listings for `rows` rows over `days` days. IDs below
     first_id + known_ids were exported before: re-exports draw from them too."""
@@ -110,29 +137,15 @@ def _exports(
             "ZoomInfo Contact ID": ids,
             "ZoomInfo Company ID": pl.Series(company).cast(pl.String),
         }
-    ).with_columns(
-        (pl.lit("First") + (pl.col("ZoomInfo Company ID").str.slice(-2))).alias("First Name"),
-        (pl.lit("Last") + (pl.col("ZoomInfo Contact ID").str.slice(-3))).alias("Last Name"),
-        pl.lit("Director of Operations").alias("Job Title"),
-        (
-            pl.lit("p")
-            + pl.col("ZoomInfo Contact ID")
-            + "@co"
-            + pl.col("ZoomInfo Company ID")
-            + ".example"
-        ).alias("Email Address"),
-        (pl.lit("+1 617-555-") + pl.col("ZoomInfo Contact ID").str.slice(-4)).alias(
-            "Direct Phone Number"
-        ),
-        pl.lit("").alias("Mobile phone"),
-        (pl.lit("Company ") + pl.col("ZoomInfo Company ID")).alias("Company Name"),
-        (pl.lit("www.co") + pl.col("ZoomInfo Company ID") + ".example").alias("Website"),
     )
+    columns = NARROW_EXPORT_COLUMNS if narrow else EXPORT_COLUMNS
+    if not narrow:
+        frame = _contact_details(frame)
     exports_dir = root / "inbox" / "zoominfo" / "exports"
     exports_dir.mkdir(parents=True, exist_ok=True)
     names = [f"{tag}_export_{i:05d}.csv" for i in range(files)]
     for (i,), part in frame.partition_by("file", as_dict=True, maintain_order=True).items():
-        part.select(EXPORT_COLUMNS).write_csv(exports_dir / names[int(i)])
+        part.select(columns).write_csv(exports_dir / names[int(i)])
     counts = np.bincount(file_of, minlength=files)
     new = np.bincount(file_of, weights=(~reexport & ~bad).astype(np.int64), minlength=files)
     who = rng.integers(0, len(users), size=files)
@@ -172,18 +185,37 @@ def generate(
     seed: int = 0,
     reexport_share: float = 0.1,
     bad_row_share: float = 0.001,
+    narrow: bool = False,
 ) -> dict[str, int]:
-    """A data folder with `records` export rows over `months` months from `start`."""
+    """A data folder with `records` export rows over `months` months from `start`; with
+    `narrow`, export files hold only the record IDs."""
     rng = np.random.default_rng(seed)
     users = _config(root, clients, start, months, rng)
     days = (_add_months(start, months) - start).days
     return _exports(
-        root, users, records, start, days, rng, FIRST_ID, 0, reexport_share, bad_row_share, "syn"
+        root,
+        users,
+        records,
+        start,
+        days,
+        rng,
+        FIRST_ID,
+        0,
+        reexport_share,
+        bad_row_share,
+        "syn",
+        narrow,
     )
 
 
 def add_day(
-    root: Path, day: dt.date, *, records: int, known_ids: int, seed: int = 1
+    root: Path,
+    day: dt.date,
+    *,
+    records: int,
+    known_ids: int,
+    seed: int = 1,
+    narrow: bool = False,
 ) -> dict[str, int]:
     """One more day of exports (a night's new files) in an existing synthetic folder."""
     rng = np.random.default_rng(seed)
@@ -191,5 +223,16 @@ def add_day(
         line.split(",")[1] for line in (root / "config" / "users.csv").read_text().splitlines()[1:]
     ]
     return _exports(
-        root, users, records, day, 1, rng, FIRST_ID, known_ids, 0.1, 0.001, f"day{day:%Y%m%d}"
+        root,
+        users,
+        records,
+        day,
+        1,
+        rng,
+        FIRST_ID,
+        known_ids,
+        0.1,
+        0.001,
+        f"day{day:%Y%m%d}",
+        narrow,
     )

@@ -42,3 +42,27 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     assert files and all(
         filecmp.cmp(tmp_path / "a" / f, tmp_path / "b" / f, shallow=False) for f in files
     )
+
+
+def test_a_narrow_folder_holds_only_the_ids_and_gives_the_same_figures(tmp_path: Path) -> None:
+    wide = generate(tmp_path / "wide", records=4_000, clients=4, months=3, seed=5)
+    narrow = generate(tmp_path / "narrow", records=4_000, clients=4, months=3, seed=5, narrow=True)
+    assert narrow == wide
+    exports = sorted((tmp_path / "narrow" / "inbox" / "zoominfo" / "exports").glob("*.csv"))
+    assert exports and {p.read_text().splitlines()[0] for p in exports} == {
+        "ZoomInfo Contact ID,ZoomInfo Company ID"
+    }
+    wide_header = tmp_path / "wide" / "inbox" / "zoominfo" / "exports" / exports[0].name
+    assert len(wide_header.read_text().splitlines()[0].split(",")) == 10
+    # Entry ids name the input file by its bytes, which differ; everything else is the same.
+    sql = {
+        "monthly_balances": "SELECT * FROM monthly_balances ORDER BY ALL",
+        "ledger_entries": "SELECT * EXCLUDE (recorded_at, entry_id) FROM ledger_entries ORDER BY ALL",
+    }
+    got = {}
+    for name in ("wide", "narrow"):
+        con = run_pipeline(tmp_path / name, tmp_path / f"{name}.duckdb", dt.date(2025, 4, 5))
+        got[name] = {t: con.sql(q).fetchall() for t, q in sql.items()}
+        con.close()
+    assert got["narrow"] == got["wide"]
+    assert len(got["wide"]["ledger_entries"]) > 3_000

@@ -487,7 +487,7 @@ def build_night(
         raise NotIncremental(why)
     con = full.connect(store, work, params, current_config)
     try:
-        con.execute(f"ATTACH '{work.building}' AS warehouse")
+        con.execute("ATTACH ? AS warehouse", [str(work.building)])
         clock.done("copy warehouse file")
         run = _check_run(con, params, current_config)
         new_files = _night_files(con)

@@ -29,6 +29,7 @@ import polars as pl
 from schemas.inputs import SOURCES, Source
 from schemas.parse import ROW, FileRejected, fields_of, map_headers, parse_and_validate
 from transforms.failpoints import failpoint
+from transforms.sqltext import sql_identifier
 
 DUCKDB_TYPES = {
     pl.String: "VARCHAR",
@@ -132,7 +133,7 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
             "list_contains(?, column_name)",
             [f"stg_{s.name}", sorted(wanted)],
         ).fetchall():
-            con.execute(f'ALTER TABLE stg_{s.name} DROP COLUMN "{column}"')
+            con.execute(f"ALTER TABLE stg_{s.name} DROP COLUMN {sql_identifier(column)}")
     return con
 
 

@@ -32,7 +32,9 @@ import duckdb
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import header_config
 from transforms import close, ledger
+from transforms.config_checks import check_config
 from transforms.failpoints import failpoint
+from transforms.filenames import file_stems
 from transforms.sqltext import sql_identifier, sql_string
 
 MODELS = Path(__file__).parent / "models"
@@ -453,8 +455,9 @@ def _write_disputes(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     """One CSV per vendor and month: the export, record IDs and credits for a ticket."""
     out.mkdir()
     months = con.sql("SELECT DISTINCT vendor, month FROM disputes ORDER BY ALL").fetchall()
+    stems = file_stems(v for v, _ in months)
     for vendor, month in months:
-        target = out / f"{vendor}_{month:%Y-%m}.csv"
+        target = out / f"{stems[vendor]}_{month:%Y-%m}.csv"
         con.execute(
             f"COPY (SELECT {_safe('export_or_file')} AS export_or_file, {_safe('record_ids')} "
             "AS record_ids, credits_to_reverse, cross_client_records FROM disputes "
@@ -783,6 +786,7 @@ def build(
     """
     from transforms import incremental as night  # it builds on this module
 
+    check_config(store, current_config)
     reason = "asked for"
     if incremental:
         try:

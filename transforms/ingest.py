@@ -278,7 +278,9 @@ def not_text(head: bytes, encoding: str) -> str | None:
     control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
     # Text has none (a stray NUL in an ID is that row's problem, not the file's).
     if head and control > len(head) // 10:
-        if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        # ASCII text as UTF-16: every other byte NUL, the bytes between them not
+        if max(even, odd) > len(head) // 4 and min(even, odd) < len(head) // 40:
             return (
                 "file looks like UTF-16 text without a byte order mark, which cannot be told "
                 "apart from binary; save it as CSV UTF-8"

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -32,6 +33,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import rows, run_pipeline, write_folder
+from tests.test_statements import CHROMIUM, browser  # noqa: F401  (a fixture)
 from transforms.build import RunParams, build
 from transforms.config_errors import ConfigError
 from transforms.filenames import file_stems
@@ -845,7 +847,10 @@ class Links(HTMLParser):
         self.hrefs += [v or "" for k, v in attrs if k == "href"]
 
 
-def test_statements_of_hostile_client_ids_stay_in_their_folder(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def hostile_statements(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """Statements of October for clients with hostile ids: (the month's folder, files)."""
+    root = tmp_path_factory.mktemp("hostile-statements")
     ids = ["acme", *HOSTILE_CLIENT_IDS]
     quoted = ['"' + i.replace('"', '""') + '"' for i in ids]
     files = dict(CONFIG)
@@ -855,28 +860,59 @@ def test_statements_of_hostile_client_ids_stay_in_their_folder(tmp_path: Path) -
     files[C + "allocations.csv"] = "vendor,client_id,effective_month,monthly_credits\n" + "".join(
         f"zoominfo,{q},2025-10,10\n" for q in quoted
     )
-    data = write_folder(tmp_path / "agency", files)
-    warehouse = tmp_path / "w" / "w.duckdb"
+    data = write_folder(root / "agency", files)
+    warehouse = root / "w" / "w.duckdb"
     con = run_pipeline(data, warehouse, AS_OF)
     assert sorted(r["client_id"] for r in rows(con, "FROM clients")) == sorted([*ids, "unassigned"])
     con.close()
-    before = snapshot(tmp_path)
-    out = tmp_path / "w" / "statements"
+    before = snapshot(root)
+    out = root / "w" / "statements"
     written = write_statements(warehouse, out, dt.date(2025, 10, 1))
-    folder = (out / "2025-10").resolve()
-    assert all(p.resolve().parent == folder for p in written)
-    assert len(written) == 2 * len(ids) + 1  # an .html and a .csv each, and index.html
-    new = set(snapshot(tmp_path)) - set(before)
+    new = set(snapshot(root)) - set(before)
     assert all(k.startswith("w/statements") for k in new), sorted(new)
+    return (out / "2025-10").resolve(), written
+
+
+def test_statements_of_hostile_client_ids_stay_in_their_folder(
+    hostile_statements: tuple[Path, list[Path]],
+) -> None:
+    folder, written = hostile_statements
+    assert all(p.resolve().parent == folder for p in written)
+    ids = ["acme", *HOSTILE_CLIENT_IDS]
+    assert len(written) == 2 * len(ids) + 1  # an .html and a .csv each, and index.html
     assert len({p.name.lower() for p in written}) == len(written)
     links = Links()
     links.feed((folder / "index.html").read_text())
     assert len(links.hrefs) == len(ids)
     for href in links.hrefs:
-        assert href.startswith("./") and "/" not in href[2:] and ":" not in href, href
-        assert (folder / href[2:]).is_file()
+        assert "/" not in href and ":" not in href and "\\" not in href, href
+        assert (folder / href).is_file()
     index = (folder / "index.html").read_text()
     assert "<script>" not in index and "&lt;script&gt;" in index
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="needs Chromium (.ci/run installs it)"
+)
+def test_every_overview_link_opens_its_statement_in_chromium(
+    hostile_statements: tuple[Path, list[Path]],
+    browser: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """Clicking each client's link opens that client's page in the folder; no script runs."""
+    folder, _ = hostile_statements
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto((folder / "index.html").as_uri())
+    names = [a.inner_text() for a in page.query_selector_all("a[href]")]
+    assert sorted(names) == sorted(f"Name {n}" for n in range(len(HOSTILE_CLIENT_IDS) + 1))
+    for name in names:
+        page.goto((folder / "index.html").as_uri())
+        page.get_by_role("link", name=name, exact=True).click()
+        assert page.url.startswith(folder.as_uri() + "/"), page.url
+        assert page.title().startswith(f"{name}: credit statement, October 2025")
+    assert dialogs == []
+    page.close()
 
 
 @given(st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=8, unique=True))

@@ -142,7 +142,8 @@ def write_statements(warehouse: Path, out: Path, month: dt.date) -> list[Path]:
                     "vendor": r[0],
                     "client_id": client,
                     "client_name": names[client],
-                    "page": None if client == "unassigned" else f"./{stems[client]}.html",
+                    # A stem has no ':' or '/': the link is never a scheme or another folder.
+                    "page": None if client == "unassigned" else f"{stems[client]}.html",
                     **figures,
                 }
             )

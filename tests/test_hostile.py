@@ -513,16 +513,27 @@ def test_only_what_the_listings_name_exactly_is_charged(hostile_night: Night) ->
 
 
 def test_a_second_night_records_nothing_new(hostile_night: Night) -> None:
+    """Refused paths are recorded once; touching the superseded listing (a newer time, the
+    same bytes) does not make it the delivered-later copy: delivery is when it arrived."""
     data = hostile_night.data
-    store = ingest_store_path(data / "warehouse" / "w.duckdb")
+    warehouse = data / "warehouse" / "w.duckdb"
+    store = ingest_store_path(warehouse)
     before = duckdb.connect(str(store), read_only=True)
     n = before.sql("SELECT count(*) FROM ingest_files").fetchall()[0][0]
     before.close()
+    os.utime(data / D / "relist_b.csv")  # now
     result = ingest(data, store)
     assert {f.status for f in result.files} == {"unchanged"}
-    after = duckdb.connect(str(store), read_only=True)
-    assert after.sql("SELECT count(*) FROM ingest_files").fetchall()[0][0] == n
-    after.close()
+    build(store, warehouse, RunParams(AS_OF), result.current_config, incremental=False)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert con.sql("SELECT count(*) FROM ingest_manifest").fetchall()[0][0] == n
+    reasons = rows_of(
+        con, "SELECT reason FROM quarantine WHERE file = ? ORDER BY row_number", D + "relist_b.csv"
+    )
+    assert [r["reason"] for r in reasons] == [
+        c.reasons[row] for c in INBOX_CASES if c.path == D + "relist_b.csv" for row in (2, 3)
+    ]
+    con.close()
 
 
 # --- config cases: each alone ----------------------------------------------------------------

@@ -126,6 +126,9 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     # The file's modification time (ns) when last seen: a file whose path, size and time
     # are unchanged is not read and hashed again. Added after the first stores were made.
     con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT")
+    # Its modification time when first ingested, never updated: when it was delivered (a
+    # re-delivered listing is ranked by it, and touching a file later must not re-rank it).
+    con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS delivered_ns BIGINT")
     for s in SOURCES:
         con.execute(staging_ddl(s))
         # A store made when a model listed more columns (the contact details of an export)
@@ -487,6 +490,7 @@ def _manifest_row(
         "error": f.error,
         "ingested_at": now,
         "modified_ns": f.fp.modified_ns,
+        "delivered_ns": f.fp.modified_ns,
     }
 
 
@@ -508,6 +512,7 @@ MANIFEST_SCHEMA = pl.Schema(
         "error": pl.String(),
         "ingested_at": pl.Datetime("us"),
         "modified_ns": pl.Int64(),
+        "delivered_ns": pl.Int64(),
     }
 )
 

@@ -4,12 +4,12 @@
 -- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
 -- A listing may be re-delivered (a later download of the same history): for an Export ID
--- the row from the file delivered last wins (latest modification time, then latest
--- ingested, never the name); earlier copies are quarantined, saying which numbers differ.
+-- the row from the file delivered last wins (latest modification time when first ingested,
+-- then latest ingested, never the name); earlier copies are quarantined, saying which numbers differ.
 CREATE TABLE zi_listings_checked AS
 WITH listings AS (
     SELECT d.*, f.path, f.ingested_at,
-           coalesce(f.modified_ns, epoch_ns(f.ingested_at)) AS delivered_ns
+           coalesce(f.delivered_ns, f.modified_ns, epoch_ns(f.ingested_at)) AS delivered_ns
     FROM ingest.stg_zoominfo_downloads d
     JOIN ingest.ingest_files f ON f.file_id = d.file_id AND f.status = 'loaded'
 ),

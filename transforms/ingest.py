@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import errno
 import fnmatch
 import hashlib
 import io
@@ -182,7 +183,7 @@ def open_regular(path: Path) -> io.BufferedReader:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP: the path is a symbolic link
+        if exc.errno == errno.ELOOP:  # the path is a symbolic link
             raise NotARegularFile("a symbolic link") from None
         raise
     kind = what_it_is(os.fstat(fd).st_mode)
@@ -230,7 +231,7 @@ def fingerprint(path: Path) -> Fingerprint:
             utf16.decode(b"", final=True)
         except UnicodeDecodeError:
             is_utf16 = False
-    if is_utf16:  # before UTF-8: a UTF-16 text of ASCII letters is also valid UTF-8
+    if is_utf16:
         encoding = "utf-16"
     elif is_utf8:
         encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"

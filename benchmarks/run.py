@@ -42,8 +42,8 @@ con = duckdb.connect(sys.argv[2])
 for name, folder in [("exports", "exports"), ("listings", "downloads"), ("usage", "usage")]:
     files = f"{data}/inbox/zoominfo/{folder}/*.csv"
     if glob.glob(files):
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{files}', "
-                    "all_varchar=true, union_by_name=true, filename=true)")
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv(?, "
+                    "all_varchar=true, union_by_name=true, filename=true)", [files])
 con.close()
 """
 

@@ -119,6 +119,20 @@ def _quote(raw: pl.Expr) -> pl.Expr:
     return pl.lit('"') + raw + pl.lit('"')
 
 
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+def _control_error(raw: pl.Expr) -> pl.Expr:
+    """An id or key with a control character (a NUL, an escape) inside it would be a record
+    of its own that no person can read or type: the row is quarantined, the character shown
+    as U+FFFD. Whitespace around the value is trimmed first, as for any value."""
+    t = raw.str.strip_chars()
+    return pl.when(t.str.contains(_CONTROL)).then(
+        _quote(t.str.replace_all(_CONTROL, "\ufffd"))
+        + pl.lit(" contains a control character (shown as \ufffd); IDs must be plain text")
+    )
+
+
 def _id(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """IDs stay text. Excel's numeric forms are read back only when every digit survived.
 
@@ -273,7 +287,9 @@ def parse_and_validate(
             raw, value, error = _ids(raw, raw_column)
         elif raw_column:
             value, error = parse_expr(f, pl.col(raw_column), formats)
-        else:
+        if raw_column and f.parse in ("id", "key", "file_name"):
+            error = pl.coalesce(_control_error(pl.col(raw_column)), error)
+        if not raw_column:
             value, error = pl.lit(None), pl.lit(None, dtype=pl.String)
         dtype = source.model.to_schema().columns[f.name].dtype.type
         exprs.append(value.cast(dtype).alias(f.name))

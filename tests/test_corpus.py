@@ -5,6 +5,7 @@ folder is read or written."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     root = tmp_path_factory.mktemp("corpus")
     data = root / "agency"
     shutil.copytree(CORPUS, data)
+    # A re-delivered listing is the one delivered later (modified later), whatever its name.
+    for n, name in enumerate(["01_bom_us_dates.csv", "10_redelivered.csv"]):
+        os.utime(data / D / name, ns=(1_761_000_000_000_000_000 + n, 1_761_000_000_000_000_000 + n))
     (root / "neighbour.txt").write_text("must stay untouched")
     before_data, before_root = tree(data), tree(root)
     con = run_pipeline(data, root / "agency" / "warehouse" / "w.duckdb", dt.date(2025, 10, 31))

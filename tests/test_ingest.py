@@ -203,6 +203,7 @@ def test_an_exports_contact_details_are_neither_read_nor_kept(tmp_path: Path) ->
         for t in ("stg_zoominfo_exports", "ingest_quarantine", "ingest_files")
         for r in store.sql(f"FROM {t}").fetchall()
         for v in r
+        if isinstance(v, str)  # not the modification time, whose digits may hold a 555
     )
     assert "acme.test" not in text and "555" not in text and "CFO" not in text
     # A store made when the model kept them loses them the next time it is opened.

@@ -32,7 +32,10 @@ import duckdb
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import header_config
 from transforms import close, ledger
+from transforms.config_checks import check_config
 from transforms.failpoints import failpoint
+from transforms.filenames import file_stems
+from transforms.sqltext import sql_identifier, sql_string
 
 MODELS = Path(__file__).parent / "models"
 
@@ -219,22 +222,20 @@ def _audits(con: duckdb.DuckDBPyConnection) -> list[str]:
     return failures
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def describe_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Table and column comments, readable from DuckDB itself (duckdb_columns())."""
     catalog = _catalog()
     for table in PUBLISHED:
         docs = catalog[table]
-        con.execute(f"COMMENT ON TABLE {table} IS {_literal(docs['_table'])}")
+        con.execute(f"COMMENT ON TABLE {table} IS {sql_string(docs['_table'])}")
         columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
         missing = [c for c in columns if c not in docs]
         if missing:
             raise AuditFailed(f"{table}: columns {missing} have no description in catalog.toml")
         for column in columns:
-            con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_literal(docs[column])}')
+            con.execute(
+                f"COMMENT ON COLUMN {table}.{sql_identifier(column)} IS {sql_string(docs[column])}"
+            )
 
 
 def _inputs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
@@ -389,8 +390,8 @@ def _write_parquet(
             # columns known) by `read_parquet('<table>/**/*.parquet')`.
             (target / to_write[0]).mkdir(parents=True)
             con.execute(
-                f"COPY (SELECT * EXCLUDE ({month}) FROM {table}) "
-                f"TO '{target / to_write[0] / 'data_0.parquet'}' ({PARQUET_OPTIONS})"
+                f"COPY (SELECT * EXCLUDE ({month}) FROM {table}) TO ? ({PARQUET_OPTIONS})",
+                [str(target / to_write[0] / "data_0.parquet")],
             )
         elif month and to_write and _clustered(con, table, month, len(to_write)):
             # A COPY per month, each reading only the row groups that hold the month: a
@@ -401,8 +402,11 @@ def _write_parquet(
                 con.execute(
                     f"COPY (SELECT * EXCLUDE ({month}) FROM {table} WHERE "
                     + (f"{month} IS NULL" if value == HIVE_NULL else f"{month} = ?::DATE")
-                    + f") TO '{target / part / 'data_0.parquet'}' ({PARQUET_OPTIONS})",
-                    [] if value == HIVE_NULL else [value],
+                    + f") TO ? ({PARQUET_OPTIONS})",
+                    [
+                        *([] if value == HIVE_NULL else [value]),
+                        str(target / part / "data_0.parquet"),
+                    ],
                 )
         elif month and to_write:
             # One COPY for the months to write, unfiltered when it is every month (a filter
@@ -411,12 +415,12 @@ def _write_parquet(
             where, params = _in_partitions(month, to_write) if kept else ("true", [])
             con.execute(
                 f"COPY (SELECT * FROM {table} WHERE {where}) "
-                f"TO '{target}' ({PARQUET_OPTIONS}, PARTITION_BY ({month}))",
-                params,
+                f"TO ? ({PARQUET_OPTIONS}, PARTITION_BY ({month}))",
+                [*params, str(target)],
             )
         elif to_write:
             target.mkdir()
-            con.execute(f"COPY {table} TO '{target / 'data.parquet'}' ({PARQUET_OPTIONS})")
+            con.execute(f"COPY {table} TO ? ({PARQUET_OPTIONS})", [str(target / "data.parquet")])
         target.mkdir(exist_ok=True)
         for entry in kept.values():
             for f in entry["files"]:  # type: ignore[attr-defined]
@@ -452,13 +456,14 @@ def _write_disputes(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     """One CSV per vendor and month: the export, record IDs and credits for a ticket."""
     out.mkdir()
     months = con.sql("SELECT DISTINCT vendor, month FROM disputes ORDER BY ALL").fetchall()
+    stems = file_stems(v for v, _ in months)
     for vendor, month in months:
-        target = out / f"{vendor}_{month:%Y-%m}.csv"
+        target = out / f"{stems[vendor]}_{month:%Y-%m}.csv"
         con.execute(
             f"COPY (SELECT {_safe('export_or_file')} AS export_or_file, {_safe('record_ids')} "
             "AS record_ids, credits_to_reverse, cross_client_records FROM disputes "
-            f"WHERE vendor = ? AND month = ? ORDER BY export_or_file) TO '{target}' (HEADER)",
-            [vendor, month],
+            "WHERE vendor = ? AND month = ? ORDER BY export_or_file) TO ? (HEADER)",
+            [vendor, month, str(target)],
         )
 
 
@@ -630,7 +635,7 @@ def connect(
     con = duckdb.connect(
         config={"memory_limit": memory_limit(), "temp_directory": str(work.scratch)}
     )
-    con.execute(f"ATTACH '{store}' AS ingest (READ_ONLY)")
+    con.execute("ATTACH ? AS ingest (READ_ONLY)", [str(store)])
     con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
     con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
     con.execute("SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months])
@@ -783,6 +788,7 @@ def build(
     """
     from transforms import incremental as night  # it builds on this module
 
+    check_config(store, current_config)
     reason = "asked for"
     if incremental:
         try:
@@ -819,7 +825,7 @@ def full_rebuild(
     work.clear_stale()
     con = connect(store, work, params, current_config)
     with work.publishing(con):
-        con.execute(f"ATTACH '{work.building}' AS warehouse")
+        con.execute("ATTACH ? AS warehouse", [str(work.building)])
         clock.done("setup")
         for name, step in STEPS:
             if name in WRITTEN_IN_PLACE:

@@ -166,7 +166,7 @@ def close_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) ->
     con = duckdb.connect(str(store))
     try:
         con.execute(STORE_DDL)
-        con.execute(f"ATTACH '{warehouse}' AS published (READ_ONLY)")
+        con.execute("ATTACH ? AS published (READ_ONLY)", [str(warehouse)])
         closed = [m for (m,) in con.sql("SELECT month FROM closed_months ORDER BY 1").fetchall()]
         if month in closed:
             raise ValueError(f"{month:%Y-%m} is already closed")

@@ -145,7 +145,7 @@ def _check_listings(con: duckdb.DuckDBPyConnection) -> None:
         """
         SELECT count(*)
         FROM zi_listings_checked lc
-        JOIN zi_export_files ef ON ef.file_name_key = lower(lc.file_name)
+        JOIN zi_export_files ef ON ef.file_name_key = lc.file_name
         WHERE (lc.file_id IN (SELECT file_id FROM night_loaded))
            <> (ef.file_id IN (SELECT file_id FROM night_loaded))
         """,
@@ -164,7 +164,7 @@ def _check_listings(con: duckdb.DuckDBPyConnection) -> None:
         )
         SELECT (SELECT count(*) FROM night JOIN earlier USING (export_id))
              + (SELECT count(*) FROM night n
-                JOIN earlier e ON lower(n.file_name) = lower(e.file_name))
+                JOIN earlier e ON n.file_name = e.file_name)
         """,
     )
     if relisted:
@@ -487,7 +487,7 @@ def build_night(
         raise NotIncremental(why)
     con = full.connect(store, work, params, current_config)
     try:
-        con.execute(f"ATTACH '{work.building}' AS warehouse")
+        con.execute("ATTACH ? AS warehouse", [str(work.building)])
         clock.done("copy warehouse file")
         run = _check_run(con, params, current_config)
         new_files = _night_files(con)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import errno
+import fnmatch
 import hashlib
 import io
 import os
 import re
+import stat
 import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,7 +31,9 @@ import polars as pl
 
 from schemas.inputs import SOURCES, Source
 from schemas.parse import ROW, FileRejected, fields_of, map_headers, parse_and_validate
+from transforms.config_errors import ConfigError
 from transforms.failpoints import failpoint
+from transforms.sqltext import sql_identifier
 
 DUCKDB_TYPES = {
     pl.String: "VARCHAR",
@@ -122,6 +127,9 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     # The file's modification time (ns) when last seen: a file whose path, size and time
     # are unchanged is not read and hashed again. Added after the first stores were made.
     con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS modified_ns BIGINT")
+    # Its modification time when first ingested, never updated: when it was delivered (a
+    # re-delivered listing is ranked by it, and touching a file later must not re-rank it).
+    con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS delivered_ns BIGINT")
     for s in SOURCES:
         con.execute(staging_ddl(s))
         # A store made when a model listed more columns (the contact details of an export)
@@ -132,7 +140,7 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
             "list_contains(?, column_name)",
             [f"stg_{s.name}", sorted(wanted)],
         ).fetchall():
-            con.execute(f'ALTER TABLE stg_{s.name} DROP COLUMN "{column}"')
+            con.execute(f"ALTER TABLE stg_{s.name} DROP COLUMN {sql_identifier(column)}")
     return con
 
 
@@ -143,19 +151,63 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
 class Fingerprint:
     content_hash: str
     size: int
-    encoding: str  # utf-8 | utf-8-sig | cp1252 | latin-1
+    encoding: str  # utf-8 | utf-8-sig | utf-16 | cp1252 | latin-1 ('' for a refused file)
     modified_ns: int | None = None
+
+
+class NotARegularFile(Exception):
+    """A path of the inbox or config that is not a regular file: it is never opened."""
+
+
+def what_it_is(mode: int) -> str | None:
+    """None for a regular file, else what the path is, in words."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def open_regular(path: Path) -> io.BufferedReader:
+    """Open a file for reading only if it is a regular file itself: never through a link
+    (O_NOFOLLOW), and a named pipe swapped in after the listing cannot block the open
+    (O_NONBLOCK) before fstat refuses it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the path is a symbolic link
+            raise NotARegularFile("a symbolic link") from None
+        raise
+    kind = what_it_is(os.fstat(fd).st_mode)
+    if kind:
+        os.close(fd)
+        raise NotARegularFile(kind)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def fingerprint(path: Path) -> Fingerprint:
     """Hash and check the encoding in one streaming pass (export files can be GBs)."""
     h = hashlib.sha256()
     utf8 = codecs.getincrementaldecoder("utf-8")()
-    is_utf8, size, first = True, 0, b""
-    with open(path, "rb") as f:
+    utf16 = codecs.getincrementaldecoder("utf-16")()
+    is_utf8 = is_utf16 = True
+    size, first = 0, b""
+    with open_regular(path) as f:
+        modified_ns = os.fstat(f.fileno()).st_mtime_ns
         while chunk := f.read(1 << 20):
             if not first:
-                first = chunk[:3]
+                first = chunk[:4]
+                # UTF-16 only with its byte order mark (Excel's "Unicode text" has one).
+                is_utf16 = first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
             h.update(chunk)
             size += len(chunk)
             # ASCII is UTF-8 (when no character is left half-read): ten times faster to check.
@@ -164,26 +216,84 @@ def fingerprint(path: Path) -> Fingerprint:
                     utf8.decode(chunk)
                 except UnicodeDecodeError:
                     is_utf8 = False
+            if is_utf16:
+                try:
+                    utf16.decode(chunk)
+                except UnicodeDecodeError:
+                    is_utf16 = False
     if is_utf8:
         try:
             utf8.decode(b"", final=True)
         except UnicodeDecodeError:
             is_utf8 = False
-    if is_utf8:
+    if is_utf16:
+        try:
+            utf16.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf16 = False
+    if is_utf16:
+        encoding = "utf-16"
+    elif is_utf8:
         encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
     else:
         # Excel on Windows saves "CSV" as cp1252; bytes cp1252 leaves undefined are latin-1.
         try:
-            path.read_bytes().decode("cp1252")
+            with open_regular(path) as f:
+                f.read().decode("cp1252")
             encoding = "cp1252"
         except UnicodeDecodeError:
             encoding = "latin-1"
-    return Fingerprint(h.hexdigest(), size, encoding, path.stat().st_mtime_ns)
+    return Fingerprint(h.hexdigest(), size, encoding, modified_ns)
+
+
+def _fingerprint_or_refused(path: Path) -> Fingerprint | str:
+    """The file's fingerprint, or what it is if it is no longer a regular file."""
+    try:
+        return fingerprint(path)
+    except NotARegularFile as exc:
+        return str(exc)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return f.read(size)
+
+
+# The first bytes of files people save with a .csv name that are not text.
+MAGIC = [
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+]
+
+
+def not_text(head: bytes, encoding: str) -> str | None:
+    """Why a file is not CSV text (a workbook, an archive, other binary), or None."""
+    if encoding == "utf-16":
+        return None
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            if what.startswith("a zip") and b"xl/" in head:
+                what = "an Excel workbook (.xlsx)"
+            return f"file is {what}, not CSV text; save it from the vendor or Excel as CSV"
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    # Text has none (a stray NUL in an ID is that row's problem, not the file's).
+    if head and control > len(head) // 10:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        # ASCII text as UTF-16: every other byte NUL, the bytes between them not
+        if max(even, odd) > len(head) // 4 and min(even, odd) < len(head) // 40:
+            return (
+                "file looks like UTF-16 text without a byte order mark, which cannot be told "
+                "apart from binary; save it as CSV UTF-8"
+            )
+        return (
+            f"file is binary, not CSV text ({control} of its first {len(head)} bytes are "
+            "control characters); save it as CSV"
+        )
+    return None
 
 
 def file_id_of(source: Source, fp: Fingerprint) -> str:
@@ -194,7 +304,7 @@ def file_id_of(source: Source, fp: Fingerprint) -> str:
 def _utf8_copy(path: Path, encoding: str, tmpdir: Path) -> Path:
     out = tmpdir / (path.name + ".utf8")
     with (
-        open(path, encoding=encoding, newline="") as src,
+        io.TextIOWrapper(open_regular(path), encoding=encoding, newline="") as src,
         open(out, "w", encoding="utf-8", newline="") as dst,
     ):
         while chunk := src.read(1 << 20):
@@ -373,7 +483,7 @@ def _manifest_row(
         "size_bytes": f.fp.size,
         "status": result.status,
         "duplicate_of": duplicate_of,
-        "encoding": f.fp.encoding,
+        "encoding": f.fp.encoding or None,
         "delimiter": f.delimiter,
         "rows_read": result.rows_read,
         "rows_loaded": result.rows_loaded,
@@ -381,6 +491,7 @@ def _manifest_row(
         "error": f.error,
         "ingested_at": now,
         "modified_ns": f.fp.modified_ns,
+        "delivered_ns": f.fp.modified_ns,
     }
 
 
@@ -402,6 +513,7 @@ MANIFEST_SCHEMA = pl.Schema(
         "error": pl.String(),
         "ingested_at": pl.Datetime("us"),
         "modified_ns": pl.Int64(),
+        "delivered_ns": pl.Int64(),
     }
 )
 
@@ -543,14 +655,69 @@ def _arrival_order(path: Path) -> tuple[str, int, str]:
     return (base, len(path.name), path.name)
 
 
-def discover(data: Path) -> list[tuple[Source, Path]]:
+REFUSED = "only regular files inside the data folder are read"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An inbox path that is not a regular file in the data folder: recorded, never opened."""
+
+    source: Source
+    path: Path
+    reason: str
+
+
+def _folder_problem(data: Path, folder: Path) -> tuple[Path, str] | None:
+    """The first part of ``folder`` (below ``data``) that is not a real directory, and what
+    it is: a linked folder would let the inbox reach anywhere."""
+    here = data
+    for part in folder.relative_to(data).parts:
+        here = here / part
+        try:
+            mode = os.lstat(here).st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return here, what_it_is(mode) or "a file"
+    return None
+
+
+def discover(data: Path) -> tuple[list[tuple[Source, Path]], list[Refused]]:
+    """The regular files of every source, in arrival order, and the paths refused (links,
+    folders, pipes, devices where a file belongs). A config file that is not a regular file
+    stops the run (treating it as absent would bill every charge as overage)."""
     found: list[tuple[Source, Path]] = []
+    refused: list[Refused] = []
     for source in SOURCES:
-        paths = sorted(data.glob(source.pattern), key=_arrival_order)
-        if source.required and not paths:
+        pattern = Path(source.pattern)
+        folder = data / pattern.parent
+        problem = _folder_problem(data, folder)
+        if problem:
+            where, kind = problem
+            if source.snapshot:
+                raise ConfigError(f"{where.relative_to(data)} is {kind}, not a folder; {REFUSED}")
+            if not any(r.path == where for r in refused):
+                refused.append(Refused(source, where, f"folder is {kind}; {REFUSED}"))
+            continue
+        try:
+            entries = sorted(
+                (e for e in os.scandir(folder) if fnmatch.fnmatchcase(e.name, pattern.name)),
+                key=lambda e: _arrival_order(Path(e.name)),
+            )
+        except FileNotFoundError:
+            entries = []
+        if source.required and not entries:
             raise FileNotFoundError(f"{data / source.pattern} is missing (required configuration)")
-        found.extend((source, p) for p in paths if p.is_file())
-    return found
+        for e in entries:
+            path = folder / e.name
+            what = what_it_is(e.stat(follow_symlinks=False).st_mode)
+            if what is None:
+                found.append((source, path))
+            elif source.snapshot:
+                raise ConfigError(f"{path.relative_to(data)} is {what}, not a file; {REFUSED}")
+            else:
+                refused.append(Refused(source, path, f"file is {what}; {REFUSED}"))
+    return found, refused
 
 
 # A batch is read into memory whole: this bounds memory (and keeps the few fixed costs of a
@@ -573,7 +740,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
     """Stage every new file under ``data`` into the ingest store at ``store``."""
     data = data.resolve()
     result = IngestResult()
-    found = discover(data)
+    found, refused = discover(data)
     con = open_store(store)
     readers = [duckdb.connect(), duckdb.connect()]
     try:
@@ -587,7 +754,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
                 "WHERE modified_ns IS NOT NULL"
             ).fetchall()
         }
-        stats = [p.stat() for _, p in found]
+        stats = [os.lstat(p) for _, p in found]
         known_fp = [
             seen_before.get((p.relative_to(data).as_posix(), st.st_size, st.st_mtime_ns))
             for (_, p), st in zip(found, stats, strict=True)
@@ -595,8 +762,23 @@ def ingest(data: Path, store: Path) -> IngestResult:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             # hashlib hashes without the GIL: the cores share the reading.
             to_hash = [p for (_, p), k in zip(found, known_fp, strict=True) if not k]
-            hashed = iter(list(pool.map(fingerprint, to_hash)))
-        fingerprints = [k or next(hashed) for k in known_fp]
+            hashed = iter(list(pool.map(_fingerprint_or_refused, to_hash)))
+        checked = [k or next(hashed) for k in known_fp]
+        # A file replaced by a link or a pipe between the listing and the reading.
+        refused += [
+            Refused(source, path, f"file is {fp}; {REFUSED}")
+            for (source, path), fp in zip(found, checked, strict=True)
+            if isinstance(fp, str)
+        ]
+        found = [sp for sp, fp in zip(found, checked, strict=True) if not isinstance(fp, str)]
+        fingerprints = [fp for fp in checked if isinstance(fp, Fingerprint)]
+        # A refused path is known by its path and why: recorded once, not every night.
+        for no in refused:
+            rel = no.path.relative_to(data).as_posix()
+            marker = hashlib.sha256(f"refused\0{rel}\0{no.reason}".encode()).hexdigest()
+            found.append((no.source, no.path))
+            fingerprints.append(Fingerprint(marker, 0, "", None))
+        refusal = {(no.source.name, no.path): no.reason for no in refused}
         # (source, content hash) -> every path already ingested with it, first one first.
         known: dict[tuple[str, str], list[str]] = {}
         for source_name, content_hash, path in con.sql(
@@ -608,6 +790,7 @@ def ingest(data: Path, store: Path) -> IngestResult:
         duplicates: list[tuple[NewFile, str]] = []
         for (source, path), fp in zip(found, fingerprints, strict=True):
             f = NewFile(source, path, path.relative_to(data).as_posix(), fp)
+            f.error = refusal.get((source.name, path))
             if source.snapshot:
                 result.current_config[source.name] = f.file_id
             seen = known.setdefault((source.name, fp.content_hash), [])
@@ -622,10 +805,20 @@ def ingest(data: Path, store: Path) -> IngestResult:
                 new.append(f)
 
         with tempfile.TemporaryDirectory(dir=store.parent, prefix=".ingest-") as tmp:
-            empty = []
+            empty = []  # and refused, and not text: no row to stage
             for f in new:
-                if f.fp.size == 0 or not _head(f.path).strip(b"\xef\xbb\xbf \r\n\t"):
+                if f.error:
+                    empty.append(f)
+                    continue
+                head = _head(f.path)
+                if f.fp.encoding == "utf-16":
+                    head = head.decode("utf-16", errors="ignore").encode()
+                if f.fp.size == 0 or not head.strip(b"\xef\xbb\xbf \r\n\t"):
                     f.error = "file is empty (not even a header row)"
+                    empty.append(f)
+                    continue
+                f.error = not_text(head, f.fp.encoding)
+                if f.error:
                     empty.append(f)
                     continue
                 f.readable = (

@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from transforms.filenames import file_stems
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 FIELDS = [
@@ -84,7 +86,8 @@ def _safe_cell(value: object) -> object:
 
 
 def write_statements(warehouse: Path, out: Path, month: dt.date) -> list[Path]:
-    """Statements for `month` under out/YYYY-MM/: <client>.html, <client>.csv, index.html."""
+    """Statements for `month` under out/YYYY-MM/: <client>.html, <client>.csv, index.html
+    (<client> the client_id when it is a plain name, else a safe name: transforms/filenames)."""
     month = month.replace(day=1)
     con = duckdb.connect(str(warehouse), read_only=True)
     env = Environment(
@@ -118,6 +121,8 @@ def write_statements(warehouse: Path, out: Path, month: dt.date) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     overview = []
+    # A client_id is never a path: each client's files are named by a safe, unique stem.
+    stems = file_stems({r[1] for r in rows})
     for client in sorted({r[1] for r in rows}):
         mine = [r for r in rows if r[1] == client]
         vendors = []
@@ -137,7 +142,8 @@ def write_statements(warehouse: Path, out: Path, month: dt.date) -> list[Path]:
                     "vendor": r[0],
                     "client_id": client,
                     "client_name": names[client],
-                    "page": None if client == "unassigned" else f"{client}.html",
+                    # A stem has no ':' or '/': the link is never a scheme or another folder.
+                    "page": None if client == "unassigned" else f"{stems[client]}.html",
                     **figures,
                 }
             )
@@ -152,14 +158,15 @@ def write_statements(warehouse: Path, out: Path, month: dt.date) -> list[Path]:
             fields=FIELDS,
             vendor_names=VENDOR_NAMES,
         )
-        (folder / f"{client}.html").write_text(page)
-        with open(folder / f"{client}.csv", "w", newline="") as f:
+        html, csv_path = folder / f"{stems[client]}.html", folder / f"{stems[client]}.csv"
+        html.write_text(page)
+        with open(csv_path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["client", "client_name", "month", "vendor", *keys])
             for v in vendors:
                 text = [client, names[client], f"{month:%Y-%m}", v.vendor]
                 w.writerow([_safe_cell(x) for x in text] + [v.figures[k] for k in keys])
-        written += [folder / f"{client}.html", folder / f"{client}.csv"]
+        written += [html, csv_path]
     index = env.get_template("overview.html.j2").render(
         title=f"All clients, {month:%B %Y} (as of {as_of})", rows=overview, fields=FIELDS
     )

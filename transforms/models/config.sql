@@ -2,10 +2,24 @@
 -- quarantine. Grain: one row per staged row of the current config files.
 -- Reads: ingest.stg_<config>, current_config_files (the config files present this run).
 
+-- One row per client: a client_id repeated (also as ' Acme' or 'ACME': ids are keys, read
+-- trimmed and in lower case) keeps its first row; the others are quarantined.
+CREATE TABLE cfg_clients_checked AS
+WITH clients AS (
+    SELECT s.*, min(s.row_number) OVER (PARTITION BY s.client_id) AS first_row
+    FROM ingest.stg_clients s
+    JOIN current_config_files c ON c.source = 'clients' AND c.file_id = s.file_id
+)
+SELECT
+    * EXCLUDE (first_row),
+    CASE WHEN row_number <> first_row
+        THEN format('client_id {} is already defined by clients.csv row {}; one row per client',
+                    client_id, first_row)
+    END AS problem
+FROM clients;
+
 CREATE TABLE cfg_clients AS
-SELECT s.*
-FROM ingest.stg_clients s
-JOIN current_config_files c ON c.source = 'clients' AND c.file_id = s.file_id;
+SELECT * EXCLUDE (problem) FROM cfg_clients_checked WHERE problem IS NULL;
 
 -- A user may move between clients: rows are [valid_from, valid_to) and must not overlap.
 CREATE TABLE cfg_users_checked AS
@@ -75,7 +89,8 @@ SELECT * EXCLUDE (problem) FROM cfg_allocations_checked WHERE problem IS NULL;
 
 CREATE TABLE cfg_grants_checked AS
 WITH grants AS (
-    SELECT s.*, min(s.row_number) OVER (PARTITION BY s.vendor, s.grant_id) AS first_row
+    SELECT s.*,
+           min(s.row_number) OVER (PARTITION BY s.vendor, lower(s.grant_id)) AS first_row
     FROM ingest.stg_grants s
     JOIN current_config_files c ON c.source = 'grants' AND c.file_id = s.file_id
 )
@@ -93,7 +108,25 @@ FROM grants;
 
 CREATE TABLE cfg_grants AS SELECT * EXCLUDE (problem) FROM cfg_grants_checked WHERE problem IS NULL;
 
+-- A reversal row repeated (same vendor, ticket and reference) would give the credits back
+-- twice: the first row counts, the others are quarantined (reversals.sql skips them).
+CREATE TABLE cfg_reversal_repeats AS
+SELECT file_id, row_number,
+       format('ticket {} already reverses {} in reversals.csv row {}', ticket, reference, first_row)
+           AS reason
+FROM (
+    SELECT s.*,
+           min(s.row_number) OVER (PARTITION BY s.vendor, lower(s.ticket), s.reference) AS first_row
+    FROM ingest.stg_reversals s
+    JOIN current_config_files c ON c.source = 'reversals' AND c.file_id = s.file_id
+)
+WHERE row_number <> first_row;
+
 CREATE TABLE config_quarantine AS
+SELECT file_id, row_number, problem AS reason FROM cfg_clients_checked WHERE problem IS NOT NULL
+UNION ALL
+SELECT file_id, row_number, reason FROM cfg_reversal_repeats
+UNION ALL
 SELECT file_id, row_number, problem AS reason FROM cfg_users_checked WHERE problem IS NOT NULL
 UNION ALL
 SELECT file_id, row_number, problem FROM cfg_contracts_checked WHERE problem IS NOT NULL

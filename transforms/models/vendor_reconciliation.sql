@@ -42,7 +42,7 @@ zi_listed AS (
            sum(l.credits_used) FILTER (WHERE ef.file_id IS NULL) AS listed_without_file
     FROM zi_listings l
     LEFT JOIN (SELECT DISTINCT file_name_key, file_id FROM zi_export_files) ef
-      ON ef.file_name_key = lower(l.file_name)
+      ON ef.file_name_key = l.file_name
     GROUP BY ALL
 ),
 charged_reexports AS (

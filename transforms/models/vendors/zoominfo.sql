@@ -4,10 +4,12 @@
 -- records come only from build_files (every file, or a night's new ones: transforms/incremental.py).
 
 -- A listing may be re-delivered (a later download of the same history): for an Export ID
--- the row from the most recently ingested file wins; earlier copies are quarantined.
+-- the row from the file delivered last wins (latest modification time when first ingested,
+-- then latest ingested, never the name); earlier copies are quarantined, saying which numbers differ.
 CREATE TABLE zi_listings_checked AS
 WITH listings AS (
-    SELECT d.*, f.path, f.ingested_at
+    SELECT d.*, f.path, f.ingested_at,
+           coalesce(f.delivered_ns, f.modified_ns, epoch_ns(f.ingested_at)) AS delivered_ns
     FROM ingest.stg_zoominfo_downloads d
     JOIN ingest.ingest_files f ON f.file_id = d.file_id AND f.status = 'loaded'
 ),
@@ -16,9 +18,38 @@ ranked AS (
         *,
         row_number() OVER latest AS copy_rank,
         first_value(path) OVER latest AS kept_path,
-        first_value(row_number) OVER latest AS kept_row
+        first_value(row_number) OVER latest AS kept_row,
+        first_value(delivered_ns) OVER latest AS kept_delivered_ns,
+        first_value(records) OVER latest AS kept_records,
+        first_value(credits_used) OVER latest AS kept_credits_used,
+        first_value(exported_at) OVER latest AS kept_exported_at,
+        first_value(exported_by) OVER latest AS kept_exported_by,
+        first_value(file_name) OVER latest AS kept_file_name,
+        first_value(export_type) OVER latest AS kept_export_type
     FROM listings
-    WINDOW latest AS (PARTITION BY export_id ORDER BY ingested_at DESC, path DESC, row_number DESC)
+    WINDOW latest AS (
+        PARTITION BY export_id
+        ORDER BY delivered_ns DESC, ingested_at DESC, path DESC, row_number DESC
+    )
+),
+compared AS (
+    SELECT
+        *,
+        concat_ws('; ',
+            CASE WHEN records IS DISTINCT FROM kept_records
+                 THEN format('Records {} there, {} here', kept_records, records) END,
+            CASE WHEN credits_used IS DISTINCT FROM kept_credits_used
+                 THEN format('Credits Used {} there, {} here', kept_credits_used, credits_used) END,
+            CASE WHEN exported_at IS DISTINCT FROM kept_exported_at
+                 THEN format('Export Date {} there, {} here', kept_exported_at, exported_at) END,
+            CASE WHEN exported_by IS DISTINCT FROM kept_exported_by
+                 THEN format('Exported By {} there, {} here', kept_exported_by, exported_by) END,
+            CASE WHEN file_name IS DISTINCT FROM kept_file_name
+                 THEN format('File Name {} there, {} here', kept_file_name, file_name) END,
+            CASE WHEN export_type IS DISTINCT FROM kept_export_type
+                 THEN format('Export Type {} there, {} here', kept_export_type, export_type) END
+        ) AS differences
+    FROM ranked
 ),
 named AS (
     -- Two exports naming one file name would count its records twice: the first keeps it.
@@ -26,15 +57,23 @@ named AS (
         *,
         row_number() OVER by_name AS name_rank,
         first_value(export_id) OVER by_name AS name_owner
-    FROM ranked
-    WINDOW by_name AS (PARTITION BY lower(file_name), copy_rank = 1 ORDER BY exported_at, export_id)
+    FROM compared
+    WINDOW by_name AS (PARTITION BY file_name, copy_rank = 1 ORDER BY exported_at, export_id)
 )
 SELECT
-    * EXCLUDE (kept_path, kept_row, copy_rank, name_rank, name_owner),
+    * EXCLUDE (kept_path, kept_row, copy_rank, name_rank, name_owner, delivered_ns, differences,
+               kept_delivered_ns, kept_records, kept_credits_used, kept_exported_at,
+               kept_exported_by, kept_file_name, kept_export_type),
     CASE
         WHEN copy_rank > 1
-            THEN format('Export ID {} is listed again in {} row {}; that later copy is used',
-                        export_id, kept_path, kept_row)
+            THEN format('Export ID {} is listed again in {} row {}, delivered {} (file modified '
+                        '{} UTC); that later copy is used{}',
+                        export_id, kept_path, kept_row,
+                        CASE WHEN kept_delivered_ns > delivered_ns THEN 'later'
+                             ELSE 'at the same time and ingested later or later by name' END,
+                        strftime(make_timestamp(kept_delivered_ns // 1000), '%Y-%m-%d %H:%M:%S'),
+                        CASE WHEN differences = '' THEN ' (same numbers)'
+                             ELSE '; numbers differ: ' || differences END)
         WHEN name_rank > 1
             THEN format('File Name {} is already named by export {}', file_name, name_owner)
         WHEN exported_at >= getvariable('cutoff')
@@ -46,11 +85,12 @@ FROM named;
 CREATE TABLE zi_listings AS
 SELECT * EXCLUDE (problem) FROM zi_listings_checked WHERE problem IS NULL;
 
--- The file a listing row names, matched by base name; a file ingested under a second name
--- (same bytes) still resolves to the one loaded copy.
+-- The file a listing row names, matched by base name exactly as the vendor wrote it (Acme.csv
+-- and ACME.csv are two files); a file ingested under a second name (same bytes) still
+-- resolves to the one loaded copy.
 CREATE TABLE zi_export_files AS
 SELECT DISTINCT
-    lower(regexp_extract(f.path, '[^/]+$')) AS file_name_key,
+    regexp_extract(f.path, '[^/]+$') AS file_name_key,
     f.file_id,
     loaded.path,
     loaded.ingested_at
@@ -80,7 +120,7 @@ SELECT
             THEN 'row of a Companies export has no ZoomInfo Company ID'
     END AS problem
 FROM zi_listings l
-JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
+JOIN zi_export_files ef ON ef.file_name_key = l.file_name
 JOIN ingest.stg_zoominfo_exports r ON r.file_id = ef.file_id
 WHERE r.file_id IN (SELECT file_id FROM build_files);
 
@@ -90,9 +130,9 @@ WHERE r.file_id IN (SELECT file_id FROM build_files);
 CREATE TABLE files_zoominfo AS
 SELECT l.export_id, ef.file_id, min(f.path) AS source_file
 FROM zi_listings l
-JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
+JOIN zi_export_files ef ON ef.file_name_key = l.file_name
 JOIN ingest.ingest_files f
-  ON f.file_id = ef.file_id AND lower(regexp_extract(f.path, '[^/]+$')) = ef.file_name_key
+  ON f.file_id = ef.file_id AND regexp_extract(f.path, '[^/]+$') = ef.file_name_key
 GROUP BY ALL;
 
 -- Rows of export files that no usable listing row names: they have no date or user yet.
@@ -102,6 +142,10 @@ SELECT
     r.row_number,
     CASE
         WHEN pending.problem IS NOT NULL THEN 'its listing row is not used: ' || pending.problem
+        WHEN near.file_name IS NOT NULL
+            THEN format('no listing row names this file exactly; export {} names {}, which differs '
+                        'only in case or spaces (File Names are matched exactly as written)',
+                        near.export_id, near.file_name)
         ELSE 'no loaded downloads listing row names this file (is its listing row quarantined or '
              || 'not delivered yet?)'
     END AS reason
@@ -109,11 +153,21 @@ FROM ingest.stg_zoominfo_exports r
 LEFT JOIN (
     SELECT ef.file_id, min(lc.problem) AS problem
     FROM zi_listings_checked lc
-    JOIN zi_export_files ef ON ef.file_name_key = lower(lc.file_name)
+    JOIN zi_export_files ef ON ef.file_name_key = lc.file_name
     GROUP BY ALL
 ) pending ON pending.file_id = r.file_id
+LEFT JOIN (
+    -- A listing row naming this file but for case or spaces: reported, never used.
+    SELECT ef.file_id, min(l.export_id) AS export_id, min(l.file_name) AS file_name
+    FROM zi_listings l
+    JOIN zi_export_files ef
+      ON lower(regexp_replace(ef.file_name_key, '\s+', '', 'g'))
+       = lower(regexp_replace(l.file_name, '\s+', '', 'g'))
+     AND ef.file_name_key <> l.file_name
+    GROUP BY ALL
+) near ON near.file_id = r.file_id
 WHERE r.file_id NOT IN (
-    SELECT ef.file_id FROM zi_listings l JOIN zi_export_files ef ON ef.file_name_key = lower(l.file_name)
+    SELECT ef.file_id FROM zi_listings l JOIN zi_export_files ef ON ef.file_name_key = l.file_name
 )
 UNION ALL
 SELECT file_id, row_number, problem FROM zi_listings_checked WHERE problem IS NOT NULL;

@@ -7,7 +7,9 @@
 -- the row from the most recently ingested file wins; earlier copies are quarantined.
 CREATE TABLE zi_listings_checked AS
 WITH listings AS (
-    SELECT d.*, f.path, f.ingested_at
+    -- An Export Date with an offset is booked in the reporting time zone.
+    SELECT d.* REPLACE (reporting_time(d.exported_at, d.exported_at_utc_offset) AS exported_at),
+           f.path, f.ingested_at
     FROM ingest.stg_zoominfo_downloads d
     JOIN ingest.ingest_files f ON f.file_id = d.file_id AND f.status = 'loaded'
 ),

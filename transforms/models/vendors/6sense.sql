@@ -9,7 +9,7 @@ SELECT
     p.purchased_at AS exported_at,
     p.purchased_by AS user,
     'contact' AS record_type,
-    p.contact_id AS record_key,
+    record_id(p.contact_id) AS record_key,
     p.file_id,
     p.row_number,
     f.ingested_at AS recorded_at,

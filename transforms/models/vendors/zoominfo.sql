@@ -68,7 +68,8 @@ SELECT
     l.exported_at,
     l.exported_by AS user,
     CASE l.export_type WHEN 'contacts' THEN 'contact' ELSE 'company' END AS record_type,
-    CASE l.export_type WHEN 'contacts' THEN r.contact_id ELSE r.company_id END AS record_key,
+    record_id(CASE l.export_type WHEN 'contacts' THEN r.contact_id ELSE r.company_id END)
+        AS record_key,
     r.file_id,
     r.row_number,
     -- When the pipeline first knew of this record: both its listing and its file had arrived.

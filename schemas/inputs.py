@@ -91,7 +91,9 @@ class ZoomInfoDownloads(pa.DataFrameModel):
     exported_at: dt.datetime = pa.Field(nullable=False)
     # Minutes east of UTC when the text carried a zone or offset (Z, -05:00); null for wall
     # time. The adapter converts such a time to the reporting time zone.
-    exported_at_utc_offset: int = pa.Field(nullable=True, metadata={"parse": "utc_offset:exported_at"})
+    exported_at_utc_offset: int = pa.Field(
+        nullable=True, metadata={"parse": "utc_offset:exported_at"}
+    )
     export_type: str = pa.Field(
         isin=["contacts", "companies"], nullable=False, metadata={"parse": "key"}
     )
@@ -133,7 +135,9 @@ class SixSensePurchases(pa.DataFrameModel):
     purchased_at: dt.datetime = pa.Field(nullable=False)
     # Minutes east of UTC when the text carried a zone or offset (Z, -05:00); null for wall
     # time. The adapter converts such a time to the reporting time zone.
-    purchased_at_utc_offset: int = pa.Field(nullable=True, metadata={"parse": "utc_offset:purchased_at"})
+    purchased_at_utc_offset: int = pa.Field(
+        nullable=True, metadata={"parse": "utc_offset:purchased_at"}
+    )
     purchased_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
     contact_id: str = pa.Field(nullable=False, metadata={"parse": "id"})
     # A+ (<10% bounce), A (10-20%), B (moderate), C (low); see README, purchase quality.

@@ -178,9 +178,7 @@ def _split_offset(t: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 def _dates(t: pl.Expr, formats: list[str], as_date: bool) -> pl.Expr:
     if not as_date:
         wall, offset, has = _split_offset(t)
-        tries = [
-            wall.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats
-        ]
+        tries = [wall.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
         # An offset out of range (+25:00) makes the whole value unreadable.
         return pl.when(has & offset.is_null()).then(None).otherwise(pl.coalesce(tries))
     tries = [t.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from tests.conftest import rows, run_pipeline, write_folder
 
-LISTING = "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
 CONFIG = {
     "config/clients.csv": "client_id,client_name\nacme,Acme\n",
     "config/users.csv": "vendor,user,client_id,valid_from,valid_to\nzoominfo,zed@agency.test,acme,,\n"
@@ -31,7 +33,9 @@ def exports(tmp_path: Path, listing: list[tuple[str, str, str]], **extra: str): 
     )
     for e, _, key in listing:
         files[f"inbox/zoominfo/exports/{e}.csv"] = f"ZoomInfo Contact ID\n{key}\n"
-    return run_pipeline(write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 6, 30))
+    return run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 6, 30)
+    )
 
 
 def entry_types(con) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -87,7 +91,9 @@ def test_a_29_february_charge_is_free_to_re_export_until_28_february_same_time(
             ("D", "reexport"),
         ]
         # The same arithmetic gives a purchased lot of 29 Feb its 12 months.
-        lot = rows(con, "SELECT expires_on::VARCHAR AS e FROM credit_lots WHERE lot_kind = 'purchase'")
+        lot = rows(
+            con, "SELECT expires_on::VARCHAR AS e FROM credit_lots WHERE lot_kind = 'purchase'"
+        )
         assert lot == [{"e": "2025-02-28"}]
     finally:
         con.close()

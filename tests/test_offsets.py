@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import rows, run_pipeline, write_folder
 
 NEW_YORK = 'reporting_timezone = "America/New_York"\n'
-LISTING = "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
 
 # One contact per export (ID 1..12), so each export is one charge in its booked month.
 ZOOMINFO = [
@@ -48,9 +50,7 @@ def folder(zone: str | None) -> dict[str, str]:
         "config/allocations.csv": "vendor,client_id,effective_month,monthly_credits\n"
         "zoominfo,acme,2025-01,10\n6sense,acme,2025-01,10\napollo,acme,2025-01,10\n",
         "inbox/zoominfo/downloads/l.csv": LISTING
-        + "".join(
-            f'{e},x,{e}.csv,zed@agency.test,"{at}",Contacts,1,1\n' for e, at, _ in ZOOMINFO
-        ),
+        + "".join(f'{e},x,{e}.csv,zed@agency.test,"{at}",Contacts,1,1\n' for e, at, _ in ZOOMINFO),
         # 6sense's formats: ISO with Z, with fractions and an offset, US, plain
         "inbox/6sense/purchases/p.csv": "Purchase Date,Purchased By,Contact ID,Email Confidence,Credits Used\n"
         "2025-11-01T03:30:00Z,ann@agency.test,S1,A,1\n"  # 23:30 EDT 31 Oct: October
@@ -151,7 +151,9 @@ def test_an_offset_out_of_range_is_quarantined(tmp_path: Path) -> None:
     files["inbox/zoominfo/downloads/l.csv"] = (
         LISTING + 'E01,x,E01.csv,zed@agency.test,"2025-03-01T04:30:00+25:00",Contacts,1,1\n'
     )
-    con = run_pipeline(write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 12, 15))
+    con = run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 12, 15)
+    )
     try:
         reasons = [
             r["reason"]

@@ -13,7 +13,9 @@ import pytest
 from tests.conftest import rows, run_pipeline, write_folder
 
 PURCHASES = "Purchase Date,Purchased By,Contact ID,Email Confidence,Credits Used\n"
-LISTING = "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+LISTING = (
+    "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
+)
 
 FILES = {
     "config/clients.csv": "client_id,client_name\nacme,Acme\nbeta,Beta\n",
@@ -137,11 +139,12 @@ def test_a_partly_reversed_repeat_keeps_only_the_rest_disputable(tmp_path) -> No
     files = {
         **FILES,
         # C1 bought again for 3 credits; 1 of them reversed: 2 still to ask back
-        "inbox/6sense/purchases/p.csv": PURCHASES
-        + "2025-02-03 10:00:00,ann@agency.test,C1,A,1\n"
+        "inbox/6sense/purchases/p.csv": PURCHASES + "2025-02-03 10:00:00,ann@agency.test,C1,A,1\n"
         "2025-02-10 09:00:00,bo@agency.test,C1,B,3\n",
     }
-    con = run_pipeline(write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 2, 28))
+    con = run_pipeline(
+        write_folder(tmp_path / "d", files), tmp_path / "w.duckdb", dt.date(2025, 2, 28)
+    )
     try:
         got = rows(
             con,

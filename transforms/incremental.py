@@ -261,7 +261,8 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         SELECT count(*) FROM (
             SELECT DISTINCT record_id(contact_id) AS contact_id
             FROM ingest.stg_sixsense_purchases
-            WHERE record_id(contact_id) IN (SELECT record_key FROM night_keys WHERE vendor = '6sense')
+            WHERE record_id(contact_id) IN (
+                SELECT record_key FROM night_keys WHERE vendor = '6sense')
               AND file_id NOT IN (SELECT file_id FROM night_loaded)
         ) old
         WHERE contact_id NOT IN (SELECT record_key FROM first_purchases)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from schemas.parse import Field, header_config, parse_expr
 from tests.conftest import rows, run_pipeline, write_folder
 
 NEW_YORK = 'reporting_timezone = "America/New_York"\n'
@@ -162,3 +164,33 @@ def test_an_offset_out_of_range_is_quarantined(tmp_path: Path) -> None:
         assert len(reasons) == 1 and '"2025-03-01T04:30:00+25:00" is not a date' in reasons[0]
     finally:
         con.close()
+
+
+@pytest.mark.parametrize(
+    ("vendor", "fmt"),
+    [
+        (vendor, fmt)
+        for vendor in ("zoominfo", "6sense", "apollo")
+        for fmt in header_config(vendor)["formats"]["datetime"]
+        if "%H" in fmt or "%I" in fmt
+    ],
+)
+@pytest.mark.parametrize(
+    ("suffix", "minutes"),
+    [("", None), ("Z", 0), (" UTC", 0), ("-05:00", -300), ("+0530", 330), (" -04", -240)],
+)
+def test_every_vendor_time_format_reads_its_offset(
+    vendor: str, fmt: str, suffix: str, minutes: int | None
+) -> None:
+    """Each datetime format a vendor's header file lists, with each way of writing a zone:
+    the wall time as written, and the offset apart (converted when booked, above)."""
+    wall = dt.datetime(2025, 11, 2, 1, 30, 0)
+    text = wall.strftime(fmt.replace("%.f", ".000")) + suffix
+    field = Field("at", "datetime", True)
+    offset = Field("at_utc_offset", "utc_offset:at", False)
+    formats = header_config(vendor)["formats"]
+    got = pl.DataFrame({"t": [text]}).select(
+        parse_expr(field, pl.col("t"), formats)[0].alias("at"),
+        parse_expr(offset, pl.col("t"), formats)[0].alias("offset"),
+    )
+    assert got.row(0) == (wall, minutes), text

@@ -194,3 +194,28 @@ def test_every_vendor_time_format_reads_its_offset(
         parse_expr(offset, pl.col("t"), formats)[0].alias("offset"),
     )
     assert got.row(0) == (wall, minutes), text
+
+
+def test_a_store_made_before_offsets_gains_the_columns_empty(tmp_path: Path) -> None:
+    import duckdb
+
+    from transforms.ingest import open_store
+
+    store = tmp_path / "w.ingest.duckdb"
+    old = duckdb.connect(str(store))
+    old.execute(
+        "CREATE TABLE stg_sixsense_purchases (file_id VARCHAR NOT NULL, row_number BIGINT NOT "
+        "NULL, purchased_at TIMESTAMP, purchased_by VARCHAR, contact_id VARCHAR, "
+        "email_confidence VARCHAR, credits_used BIGINT)"
+    )
+    old.execute(
+        "INSERT INTO stg_sixsense_purchases VALUES ('f', 2, '2025-11-01', 'a', 'C1', 'A', 1)"
+    )
+    old.close()
+    con = open_store(store)
+    try:
+        assert con.sql(
+            "SELECT contact_id, purchased_at_utc_offset FROM stg_sixsense_purchases"
+        ).fetchall() == [("C1", None)]
+    finally:
+        con.close()

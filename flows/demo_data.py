@@ -1,4 +1,5 @@
-"""The demo data folder shipped in data/demo: an agency sharing one ZoomInfo subscription.
+"""The demo data folder shipped in data/demo: an agency sharing one ZoomInfo subscription,
+one 6sense contract and one Apollo plan among its clients.
 
     python -m flows.demo_data data/demo
 
@@ -6,7 +7,18 @@ Deterministic (fixed seed): running it twice writes the same bytes. Four clients
 August to 10 November 2025; Bluepoint exactly as in the agency's note (1,000 a month,
 October raised to 1,400 by a one-time gift, November 278 used and 722 left on the 10th).
 Northwind overuses its 500. Dan moves from Harbor View to Crestline on 1 October. An intern
-in no users.csv row exports for nobody (client unassigned). Real-world mess, on purpose:
+in no users.csv row exports for nobody (client unassigned).
+
+6sense (from September): one contract pool of 300 without reset, 250 allotted to Harbor
+View and 150 to Northwind (more than the pool holds); Northwind buys 3 contacts Harbor View
+had bought (a cross-client repeat purchase), the vendor reverses one of them; every Email
+Confidence grade. Apollo (from September): Crestline's 60 a month, one reveal in August,
+before the plan began. So every reconciliation reason has a row: Harbor View's October
+listing charged 12 of its 20 re-exports, a November listing row names a file that never
+came, a usage summary for a user with no exports and one differing from the listings,
+6sense reporting 2 more than its log shows, Apollo outside any contract.
+
+ZoomInfo's real-world mess, on purpose:
 
 a) the October listing was re-saved by Excel: BOM, dates like 10/07/2025 02:15 PM;
 b) one of Bluepoint's October files was re-saved by Excel: BOM, "Mobile Phone" header,
@@ -169,6 +181,7 @@ class Export:
     credits: int  # what ZoomInfo's listing says it charged (new records)
     header: list[str]
     excel: bool = False  # written by an Excel re-save (b)
+    delivered: bool = True  # False: listed, but its file never came
 
 
 class Demo:
@@ -282,8 +295,133 @@ def excel_datetime(iso: str) -> str:
     return f"{m}/{d}/{y} {(h - 1) % 12 + 1:02d}:{mm} {'AM' if h < 12 else 'PM'}"
 
 
+RITA = user("rita.gomez")  # Crestline's Apollo seat
+PURCHASES_HEADER = [
+    "Purchase Date",
+    "Purchased By",
+    "Source",
+    "Contact ID",
+    "Email",
+    "Email Confidence",
+    "Phone",
+    "Company Name",
+    "Company Domain",
+    "Credits Used",
+]
+GRADES = ["A+"] * 3 + ["A"] * 4 + ["B"] * 2 + ["C", ""]
+
+
+class SixSense:
+    """6sense purchase logs and credit usage: Harbor View (tom) 60, 90 and 20 contacts in
+    September, October and November; Northwind (priya) 40, 120 (3 of them Harbor View's
+    September contacts again) and 30. Every contact costs 1 credit."""
+
+    PLAN = {
+        (TOM, "2025-09"): 60,
+        (PRIYA, "2025-09"): 40,
+        (TOM, "2025-10"): 90,
+        (PRIYA, "2025-10"): 117,
+        (TOM, "2025-11"): 20,
+        (PRIYA, "2025-11"): 30,
+    }
+
+    def __init__(self) -> None:
+        self.rnd = random.Random(6)
+        self.next_id = 88_410_000
+        logs: dict[str, list[list[str]]] = {}
+        bought: dict[tuple[str, str], list[list[str]]] = {}
+        for (who, month), n in self.PLAN.items():
+            rows = [self.purchase(who, month) for _ in range(n)]
+            if (who, month) == (PRIYA, "2025-10"):
+                # 3 of Harbor View's September contacts, bought again by Northwind
+                for first in bought[(TOM, "2025-09")][:3]:
+                    again = list(first)
+                    again[0], again[1] = f"{month}-14T15:{len(rows) % 60:02d}:00Z", PRIYA
+                    rows.append(again)
+                self.reversed_contact = rows[-1][3]
+            bought[(who, month)] = rows
+            logs.setdefault(month, []).extend(rows)
+        self.files: dict[str, bytes] = {}
+        for month, rows in logs.items():
+            rows.sort(key=lambda r: r[0])
+            self.files[f"inbox/6sense/purchases/6sense_purchases_{month}.csv"] = csv_text(
+                PURCHASES_HEADER, rows
+            ).encode()
+        # Used to date at each month's end; on 31 October 6sense counts 2 more for priya
+        # than its log shows.
+        header = ["User Email", "Role", "Status", "Allocated Credits", "Used Credits",
+                  "Remaining Credits", "As Of Date"]  # fmt: skip
+        for day, months, extra in (
+            ("2025-09-30", ["2025-09"], 0),
+            ("2025-10-31", ["2025-09", "2025-10"], 2),
+        ):
+            usage = []
+            for who, allocated in ((TOM, 250), (PRIYA, 150)):
+                n = sum(len(bought[(who, m)]) for m in months) + (extra if who == PRIYA else 0)
+                usage.append(
+                    [who, "User", "Active", str(allocated), str(n), str(allocated - n), day]
+                )
+            self.files[f"inbox/6sense/usage/6sense_credit_usage_{day}.csv"] = csv_text(
+                header, usage
+            ).encode()
+
+    def purchase(self, who: str, month: str) -> list[str]:
+        self.next_id += self.rnd.randint(1, 40)
+        first, last = self.rnd.choice(FIRST), self.rnd.choice(LAST)
+        company = self.rnd.choice(COMPANIES)
+        domain = company.lower().replace(" ", "") + ".example"
+        day = self.rnd.randint(1, 7 if month == "2025-11" else 28)
+        at = f"{month}-{day:02d}T{self.rnd.randint(13, 21):02d}:{self.rnd.randint(0, 59):02d}:00Z"
+        source = self.rnd.choice(
+            ["Acquire New Contacts", "Acquire New Contacts", "Legacy SI iFrame"]
+        )
+        phone = f"+1 312-555-{self.rnd.randint(0, 9999):04d}" if self.rnd.random() < 0.5 else ""
+        return [at, who, source, str(self.next_id), f"{first.lower()}.{last.lower()}@{domain}",
+                self.rnd.choice(GRADES), phone, company, domain, "1"]  # fmt: skip
+
+
+def apollo_files() -> dict[str, bytes]:
+    """Crestline's Apollo reveals: an email costs 1 credit, a mobile number 5, a re-reveal
+    0. 28 August is before the plan began (outside any contract): 1 credit. September 2
+    emails and 4 mobiles (22), October 5 emails, 5 mobiles and a re-reveal (30), November
+    3 emails (3)."""
+    rows = [
+        [
+            "Aug 28, 2025 04:10 PM",
+            "People search",
+            "Reveal",
+            "Email of Ava Chen",
+            "1",
+            "Email",
+            RITA,
+        ]
+    ]
+    plan = {"2025-09": (2, 4, 0), "2025-10": (5, 5, 1), "2025-11": (3, 0, 0)}
+    n = 0
+    for month, (emails, mobiles, again) in plan.items():
+        y, m = month.split("-")
+        label = ["", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov"][
+            int(m)
+        ]
+        for kind, count, credits in (("Email", emails, 1), ("Mobile", mobiles, 5)):
+            for _ in range(count):
+                n += 1
+                who = f"{FIRST[n % len(FIRST)]} {LAST[n % len(LAST)]}"
+                rows.append([f"{label} {n % 7 + 1:02d}, {y} 10:{n:02d} AM", "People search",
+                             "Reveal", f"{kind} of {who}", str(credits),
+                             "Phone" if kind == "Mobile" else "Email", RITA])  # fmt: skip
+        for _ in range(again):
+            rows.append([f"{label} 09, {y} 11:00 AM", "People search", "Reveal",
+                         rows[-1][3], "0", rows[-1][5], RITA])  # fmt: skip
+    header = ["Date", "Feature", "Action", "Description", "Credits", "Data requested", "User"]
+    return {
+        "inbox/apollo/usage/apollo_credit_usage_2025-11-10.csv": csv_text(header, rows).encode()
+    }
+
+
 def write_demo(root: Path) -> None:
     demo = Demo()
+    sixsense = SixSense()
     # Aug-Nov 2025. Bluepoint (melissa): 850, 920, 1310 + 120 re-exports, 278 + 45 re-exports.
     aug_bp = demo.month(MELISSA, "bluepoint", "2025-08", 850, ["05", "13", "26"])
     demo.month(TOM, "harborview", "2025-08", 600, ["04", "19"])
@@ -319,6 +457,8 @@ def write_demo(root: Path) -> None:
     demo.month(
         TOM, "harborview", "2025-10", 700, ["07", "21"], reexports=demo.rnd.sample(sep_bp, 20)
     )
+    # Harbor View's first October export: ZoomInfo charged 12 of its 20 re-exports
+    next(e for e in demo.exports if e.user == TOM and e.at.startswith("2025-10")).credits += 12
     demo.month(DAN, "crestline", "2025-10", 180, ["09", "24"])
     demo.month(PRIYA, "northwind", "2025-10", 540, ["06", "20"])
     demo.month(INTERN, "unassigned", "2025-10", 35, ["15"])
@@ -338,6 +478,9 @@ def write_demo(root: Path) -> None:
     demo.month(TOM, "harborview", "2025-11", 150, ["04"])
     demo.month(DAN, "crestline", "2025-11", 60, ["05"])
     demo.month(PRIYA, "northwind", "2025-11", 210, ["03", "07"])
+    # Listed by ZoomInfo (15 records), but the file was never downloaded into the inbox:
+    # its rows are never written, so none are drawn (the other files stay as they were).
+    demo.export(TOM, "harborview", "2025-11-07", "16:20:00", [[]] * 15, 15).delivered = False
 
     files: dict[str, bytes] = {
         "config/clients.csv": b"client_id,client_name\nbluepoint,Bluepoint\n"
@@ -351,17 +494,27 @@ def write_demo(root: Path) -> None:
             f"zoominfo,{DAN},harborview,2025-01-01,2025-10-01\n"
             f"zoominfo,{DAN},crestline,2025-10-01,\n"
             f"zoominfo,{user('lena.park')},bluepont,2025-01-01,\n"
+            f"6sense,{TOM},harborview,2025-01-01,\n"
+            f"6sense,{PRIYA},northwind,2025-01-01,\n"
+            f"apollo,{RITA},crestline,2025-01-01,\n"
         ).encode(),
         "config/contracts.csv": b"vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
-        b"overage_allowed,cap_credits,price_per_credit\nzoominfo,ZI-2025,2025-01-01,2026-01-01,3000,monthly,true,3500,0.45\n",
+        b"overage_allowed,cap_credits,price_per_credit\nzoominfo,ZI-2025,2025-01-01,2026-01-01,3000,monthly,true,3500,0.45\n"
+        b"6sense,6S-2025,2025-09-01,2026-09-01,300,none,true,340,0.90\n"
+        b"apollo,AP-2025,2025-09-01,2026-09-01,200,monthly,true,,0.20\n",
         "config/allocations.csv": b"vendor,client_id,effective_month,monthly_credits\n"
         b"zoominfo,bluepoint,2025-08-01,1000\nzoominfo,harborview,2025-08-01,800\n"
-        b"zoominfo,northwind,2025-08-01,500\nzoominfo,crestline,2025-10-01,300\n",
+        b"zoominfo,northwind,2025-08-01,500\nzoominfo,crestline,2025-10-01,300\n"
+        b"6sense,harborview,2025-09-01,250\n6sense,northwind,2025-09-01,150\n"
+        b"apollo,crestline,2025-09-01,60\n",
         "config/grants.csv": b"vendor,client_id,grant_id,kind,credits,effective_on,expires_on,"
         b"note\nzoominfo,bluepoint,G-2025-10-BP,gift,400,2025-10-01,,"
         b"One-time courtesy increase for October - not a new baseline\n",
-        "config/reversals.csv": b"vendor,ticket,reference,credits,reversed_on\n",
+        "config/reversals.csv": b"vendor,ticket,reference,credits,reversed_on\n"
+        + f"6sense,6S-CASE-1042,{sixsense.reversed_contact},1,2025-10-20\n".encode(),
     }
+    files.update(sixsense.files)
+    files.update(apollo_files())
     for month in ("2025-08", "2025-09", "2025-10", "2025-11"):
         listed = [e for e in demo.exports if e.at.startswith(month) and e is not day_first]
         if month == "2025-10":
@@ -390,6 +543,8 @@ def write_demo(root: Path) -> None:
             text = b"\xef\xbb\xbf" + text
         files[f"inbox/zoominfo/downloads/zoominfo_downloads_{month}.csv"] = text
     for e in demo.exports:
+        if not e.delivered:
+            continue
         if e.excel:
             header = ["Mobile Phone" if h == "Mobile phone" else h for h in e.header]
             rows = [
@@ -429,8 +584,12 @@ def write_demo(root: Path) -> None:
             [u, label, str(n), "0", str(demo.rnd.randint(5, 60)), str(demo.rnd.randint(20, 300))]
             for u, n in sorted(used.items())
         ]
+        if month == "2025-08":  # 5 bulk credits the listings do not show
+            rows = [[*r[:3], "5", *r[4:]] if r[0] == PRIYA else r for r in rows]
         if month == "2025-09":  # (f)
             rows.append([TOM, label, "n/a", "0", "3", "9"])
+        if month == "2025-10":  # credits used by a user who exported nothing
+            rows.append([user("lena.park"), label, "12", "0", "4", "10"])
         files[f"inbox/zoominfo/usage/usage_{month}.csv"] = csv_text(usage_header, rows).encode()
 
     for rel, content in files.items():

@@ -89,6 +89,11 @@ class ZoomInfoDownloads(pa.DataFrameModel):
     file_name: str = pa.Field(nullable=False, metadata={"parse": "file_name"})
     exported_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
     exported_at: dt.datetime = pa.Field(nullable=False)
+    # Minutes east of UTC when the text carried a zone or offset (Z, -05:00); null for wall
+    # time. The adapter converts such a time to the reporting time zone.
+    exported_at_utc_offset: int = pa.Field(
+        nullable=True, metadata={"parse": "utc_offset:exported_at"}
+    )
     export_type: str = pa.Field(
         isin=["contacts", "companies"], nullable=False, metadata={"parse": "key"}
     )
@@ -128,6 +133,11 @@ class SixSensePurchases(pa.DataFrameModel):
     """
 
     purchased_at: dt.datetime = pa.Field(nullable=False)
+    # Minutes east of UTC when the text carried a zone or offset (Z, -05:00); null for wall
+    # time. The adapter converts such a time to the reporting time zone.
+    purchased_at_utc_offset: int = pa.Field(
+        nullable=True, metadata={"parse": "utc_offset:purchased_at"}
+    )
     purchased_by: str = pa.Field(nullable=False, metadata={"parse": "key"})
     contact_id: str = pa.Field(nullable=False, metadata={"parse": "id"})
     # A+ (<10% bounce), A (10-20%), B (moderate), C (low); see README, purchase quality.
@@ -153,6 +163,9 @@ class ApolloUsage(pa.DataFrameModel):
     """Apollo credit usage table: one row per credit-consuming action."""
 
     used_at: dt.datetime = pa.Field(nullable=False)
+    # Minutes east of UTC when the text carried a zone or offset (Z, -05:00); null for wall
+    # time. The adapter converts such a time to the reporting time zone.
+    used_at_utc_offset: int = pa.Field(nullable=True, metadata={"parse": "utc_offset:used_at"})
     feature: str = pa.Field(nullable=True)
     action: str = pa.Field(nullable=True)
     description: str = pa.Field(nullable=True)

@@ -45,7 +45,9 @@ def header_config(vendor: str) -> dict[str, typing.Any]:
 @dataclass(frozen=True)
 class Field:
     name: str
-    parse: str  # text, key, id, file_name, int, float, bool, date, datetime, period
+    # text, key, id, file_name, int, float, bool, date, datetime, period, or
+    # utc_offset:<datetime field> (the offset that field's text carried, in minutes)
+    parse: str
     required: bool
 
 
@@ -159,7 +161,40 @@ def _id(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return value, error
 
 
+# A time followed by a zone or offset: 2025-11-01T03:30:00Z, 2025-11-01 03:30-05:00,
+# 11/04/2025 02:15 PM +0100. Only after a time of day, so 2025-11-04 is never read as one.
+_OFFSET = (
+    r"(?i)^(.*\d:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]M)?)\s*"
+    r"(Z|UTC|GMT|([+-])(\d{2}):?(\d{2})?)$"
+)
+
+
+def _split_offset(t: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(the wall time as written, its offset from UTC in minutes or null, whether it had
+    one). The time is booked after conversion to the reporting zone (vendor adapters)."""
+    g = t.str.extract_groups(_OFFSET)
+    has = g.struct.field("1").is_not_null()
+    hours = g.struct.field("4").cast(pl.Int64, strict=False)
+    minutes = g.struct.field("5").cast(pl.Int64, strict=False).fill_null(0)
+    sign = pl.when(g.struct.field("3") == "-").then(-1).otherwise(1)
+    offset = (
+        pl.when(~has)
+        .then(None)
+        .when(hours.is_null())  # Z, UTC, GMT
+        .then(0)
+        .when((hours <= 14) & (minutes < 60))
+        .then(sign * (hours * 60 + minutes))
+    )
+    wall = pl.when(has).then(g.struct.field("1")).otherwise(t)
+    return wall, offset.cast(pl.Int64), has
+
+
 def _dates(t: pl.Expr, formats: list[str], as_date: bool) -> pl.Expr:
+    if not as_date:
+        wall, offset, has = _split_offset(t)
+        tries = [wall.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
+        # An offset out of range (+25:00) makes the whole value unreadable.
+        return pl.when(has & offset.is_null()).then(None).otherwise(pl.coalesce(tries))
     tries = [t.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
     parsed = pl.coalesce(tries)
     return parsed.dt.date() if as_date else parsed
@@ -220,6 +255,8 @@ def parse_expr(
         return value, pl.when(t.is_not_null() & value.is_null()).then(
             _quote(t) + pl.lit(f" is not a date in an accepted format (e.g. {shown})")
         )
+    if kind.startswith("utc_offset:"):  # reasons are given by the datetime itself
+        return _split_offset(t)[1], none
     if kind == "period":
         value = _period(t, formats["period"])
         return value, pl.when(t.is_not_null() & value.is_null()).then(
@@ -282,7 +319,9 @@ def parse_and_validate(
         label[f.name] = (
             headers[columns[f.name]].replace("\ufeff", "").strip() if f.name in columns else f.name
         )
-        raw_column = f"c{columns[f.name]}" if f.name in columns else ""
+        # An offset is read from its datetime's column.
+        of = f.parse.removeprefix("utc_offset:") if f.parse.startswith("utc_offset:") else f.name
+        raw_column = f"c{columns[of]}" if of in columns else ""
         if f.parse == "id" and raw_column:
             raw, value, error = _ids(raw, raw_column)
         elif raw_column:

@@ -12,6 +12,7 @@ import pytest
 from tests.prefect_server import prefect_server_api  # noqa: F401  (a real server, per module)
 from transforms.build import RunParams, build
 from transforms.ingest import ingest, ingest_store_path
+from transforms.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,10 +30,12 @@ def write_folder(root: Path, files: dict[str, str]) -> Path:
 def run_pipeline(
     data: Path, warehouse: Path, as_of: dt.date, window: int = 12
 ) -> duckdb.DuckDBPyConnection:
-    """Ingest and build without Prefect (the flow adds only orchestration around these)."""
+    """Ingest and build without Prefect (the flow adds only orchestration around these),
+    in the reporting time zone of the folder's config/settings.toml."""
     store = ingest_store_path(warehouse)
     result = ingest(data, store)
-    build(store, warehouse, RunParams(as_of, reexport_window_months=window), result.current_config)
+    zone = load_settings(data).reporting_timezone
+    build(store, warehouse, RunParams(as_of, zone, window), result.current_config)
     return duckdb.connect(str(warehouse), read_only=True)
 
 

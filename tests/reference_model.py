@@ -1,4 +1,4 @@
-"""A plain-Python model of DOMAIN.md rules 1-5 and 9, written to be read, not to be fast.
+"""A plain-Python model of DOMAIN.md rules 1-6, 9 and 12, written to be read, not to be fast.
 
 It walks every event (exported record, reversal) in time order and every lot by hand.
 The pipeline computes the same thing set-based in DuckDB; the property tests require the
@@ -104,6 +104,8 @@ class Model:
     reversals: list[Reversal] = field(default_factory=list)
     window_months: int = 12
     reset: str = "monthly"  # or "none": one lot per client for the contract
+    pool_credits: int = 100
+    cap_credits: int | None = None
 
     # -- rule 1 ---------------------------------------------------------------------------
 
@@ -400,4 +402,31 @@ class Model:
                 row["charged_credits"] = row["consumed_credits"] + row["overage_credits"]
                 out[(client, month)] = row
                 month = end
+        return out
+
+    # -- rules 6 and 12: use net of what reversals gave back ------------------------------
+
+    def net_use(self) -> dict[tuple[str, dt.date], int]:
+        """(client, month) -> credits charged less credits given back in the month, to a
+        lot or off the overage: a refunded credit is unused, whatever it pays for next."""
+        return {
+            key: b["charged_credits"] - b["reversed_credits"] - b["overage_reversed_credits"]
+            for key, b in self.monthly_balances().items()
+        }
+
+    def pool(self) -> dict[dt.date, tuple[int, int, int]]:
+        """month -> (used, true-up credits, credits beyond the cap) of the one contract:
+        per month when it resets monthly, to date when it does not."""
+        use = self.net_use()
+        months = sorted({m for _, m in use if month_start(self.starts) <= m < self.ends})
+        out, running = {}, 0
+        for month in months:
+            in_month = sum(n for (_, m), n in use.items() if m == month)
+            running = running + in_month if self.reset == "none" else in_month
+            cap = self.cap_credits
+            out[month] = (
+                running,
+                max(running - self.pool_credits, 0),
+                max(running - cap, 0) if cap is not None else 0,
+            )
         return out

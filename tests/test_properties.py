@@ -85,6 +85,8 @@ def models(draw: st.DrawFn, reversals: bool = True) -> Model:
         reversals=undo,
         window_months=draw(st.integers(1, 3)),
         reset=draw(st.sampled_from(["monthly", "monthly", "none"])),
+        pool_credits=draw(st.sampled_from([2, 5, 100])),
+        cap_credits=draw(st.sampled_from([None, 3, 8])),
     )
 
 
@@ -102,7 +104,8 @@ def files(model: Model, shuffle: random.Random | None = None) -> dict[str, str]:
         + "".join(f"zoominfo,{u},{c},,\n" for u, c in model.users.items()),
         "config/contracts.csv": "vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
         "overage_allowed,cap_credits,price_per_credit\n"
-        f"zoominfo,C,{model.starts},{model.ends},100,{model.reset},true,,\n",
+        f"zoominfo,C,{model.starts},{model.ends},{model.pool_credits},{model.reset},true,"
+        f"{model.cap_credits or ''},0.25\n",
         "config/allocations.csv": "vendor,client_id,effective_month,monthly_credits\n"
         + "".join(f"zoominfo,{c},{m},{n}\n" for (c, m), n in model.allocations.items()),
         "config/grants.csv": "vendor,client_id,grant_id,kind,credits,effective_on,expires_on,note\n"
@@ -204,6 +207,27 @@ def test_pipeline_agrees_with_reference_model(model: Model) -> None:
             )
         ]
         assert refused == [row for row, _ in model.run()[2]]
+
+
+@examples(40)
+@given(models())
+def test_reversals_reach_pool_and_client_figures(model: Model) -> None:
+    """Pool use, true-up and cap breaches, and each client's use, net of every credit a
+    reversal gave back (to a lot, spendable again, or off the overage)."""
+    assume(model.reversals)
+    with built(model) as con:
+        pool = {
+            r["month"]: (r["used"], r["true_up_credits"], r["beyond_cap_credits"])
+            for r in rows(con, "SELECT * FROM pool_overconsumption")
+        }
+        assert pool == model.pool()
+        for r in rows(con, "SELECT * FROM pool_overconsumption"):
+            assert r["true_up_value"] == round(r["true_up_credits"] * 0.25, 2)
+        used = {
+            (r["client_id"], r["month"]): r["used"]
+            for r in rows(con, "SELECT * FROM client_overconsumption")
+        }
+        assert used == model.net_use()
 
 
 @examples(30)

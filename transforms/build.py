@@ -639,6 +639,22 @@ def connect(
     con.execute("SET VARIABLE as_of = ?::DATE", [params.as_of])
     con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
     con.execute("SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months])
+    con.execute("SET VARIABLE reporting_timezone = ?", [params.reporting_timezone])
+    # A vendor time that carried an offset (minutes east of UTC) as wall time in the
+    # reporting zone; one without stays as written (DOMAIN rule 11, docs/rules.md).
+    # A record ID of digits only is a number to the vendor: 007123 is 7123, the same
+    # record with the zeros a spreadsheet added (docs/rules.md "Record IDs").
+    con.execute("""
+        CREATE MACRO record_id(id) AS CASE
+            WHEN starts_with(id, '0') AND regexp_full_match(id, '[0-9]+')
+                THEN coalesce(nullif(ltrim(id, '0'), ''), '0')
+            ELSE id END
+    """)
+    con.execute("""
+        CREATE MACRO reporting_time(t, utc_offset) AS CASE WHEN utc_offset IS NULL THEN t
+            ELSE timezone(getvariable('reporting_timezone'),
+                          timezone('UTC', t - to_minutes(utc_offset::BIGINT))) END
+    """)
     con.execute("CREATE TABLE current_config_files (source VARCHAR, file_id VARCHAR)")
     config_rows = [[s, f] for s, f in current_config.items() if f is not None]
     if config_rows:

@@ -259,8 +259,10 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         con,
         """
         SELECT count(*) FROM (
-            SELECT DISTINCT contact_id FROM ingest.stg_sixsense_purchases
-            WHERE contact_id IN (SELECT record_key FROM night_keys WHERE vendor = '6sense')
+            SELECT DISTINCT record_id(contact_id) AS contact_id
+            FROM ingest.stg_sixsense_purchases
+            WHERE record_id(contact_id) IN (
+                SELECT record_key FROM night_keys WHERE vendor = '6sense')
               AND file_id NOT IN (SELECT file_id FROM night_loaded)
         ) old
         WHERE contact_id NOT IN (SELECT record_key FROM first_purchases)
@@ -344,7 +346,7 @@ def _check_reversals(con: duckdb.DuckDBPyConnection) -> None:
         WHERE EXISTS (SELECT 1 FROM charges c
                       WHERE c.vendor = r.vendor AND c.export_id = r.reference)
            OR EXISTS (SELECT 1 FROM charges c
-                      WHERE c.vendor = r.vendor AND c.record_key = r.reference)
+                      WHERE c.vendor = r.vendor AND c.record_key = record_id(r.reference))
         """,
     )
     if touched:

@@ -110,13 +110,18 @@ def ingest_store_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.stem + ".ingest.duckdb")
 
 
-def staging_ddl(source: Source) -> str:
-    cols = ["file_id VARCHAR NOT NULL", "row_number BIGINT NOT NULL"]
+def staging_columns(source: Source) -> list[tuple[str, str]]:
     schema = source.model.to_schema().columns
+    out = []
     for f in fields_of(source.model):
         dtype = schema[f.name].dtype.type
-        sql_type = "TIMESTAMP" if isinstance(dtype, pl.Datetime) else DUCKDB_TYPES[dtype]
-        cols.append(f"{f.name} {sql_type}")
+        out.append((f.name, "TIMESTAMP" if isinstance(dtype, pl.Datetime) else DUCKDB_TYPES[dtype]))
+    return out
+
+
+def staging_ddl(source: Source) -> str:
+    cols = ["file_id VARCHAR NOT NULL", "row_number BIGINT NOT NULL"]
+    cols += [f"{name} {sql_type}" for name, sql_type in staging_columns(source)]
     return f"CREATE TABLE IF NOT EXISTS stg_{source.name} ({', '.join(cols)})"
 
 
@@ -132,6 +137,9 @@ def open_store(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute("ALTER TABLE ingest_files ADD COLUMN IF NOT EXISTS delivered_ns BIGINT")
     for s in SOURCES:
         con.execute(staging_ddl(s))
+        # A store made before a model gained a column (a time's UTC offset) gets it empty.
+        for column, sql_type in staging_columns(s):
+            con.execute(f"ALTER TABLE stg_{s.name} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
         # A store made when a model listed more columns (the contact details of an export)
         # keeps only what the model reads now.
         wanted = {"file_id", "row_number", *(f.name for f in fields_of(s.model))}

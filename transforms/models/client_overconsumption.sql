@@ -1,14 +1,17 @@
 -- DOMAIN rule 6. Grain of client_overconsumption: vendor x client x month.
 --   allocation: the client's own credits for the month (available_credits);
---   used: credits charged; over: charged beyond the client's own lots (overage, less
---   overage given back by reversals); share_of_pool_use: the client's part of all the
---   vendor's charges that month; over_value: over x the contract's price_per_credit.
+--   used: credits charged less credits given back by reversals (to a lot or off the
+--   overage) in the month: a credit refunded is no longer used, whatever it then pays for;
+--   over: charged beyond the client's own lots (overage, less overage given back);
+--   share_of_pool_use: the client's part of all the vendor's net use that month;
+--   over_value: over x the contract's price_per_credit.
 -- Grain of pool_overconsumption: vendor x contract x month (for a contract that does not
 -- reset, month runs to date: the period so far).
 
 CREATE TABLE client_overconsumption AS
 WITH priced AS (
-    SELECT b.*, k.contract_id, k.price_per_credit
+    SELECT b.*, k.contract_id, k.price_per_credit,
+           b.charged_credits - b.reversed_credits - b.overage_reversed_credits AS net_used
     FROM monthly_balances b
     LEFT JOIN cfg_contracts k
       ON k.vendor = b.vendor AND b.month >= date_trunc('month', k.starts_on) AND b.month < k.ends_on
@@ -18,9 +21,9 @@ SELECT
     client_id,
     month,
     available_credits AS allocation,
-    charged_credits AS used,
+    net_used::BIGINT AS used,
     greatest(overage_credits - overage_reversed_credits, 0)::BIGINT AS over,
-    round(charged_credits / nullif(sum(charged_credits) OVER (PARTITION BY vendor, month), 0), 4)
+    round(net_used / nullif(sum(net_used) OVER (PARTITION BY vendor, month), 0), 4)
         AS share_of_pool_use,
     round(greatest(overage_credits - overage_reversed_credits, 0) * price_per_credit, 2)
         AS over_value,
@@ -36,7 +39,11 @@ per_month AS (
     SELECT
         k.vendor, k.contract_id, k.reset, m.month, k.pool_credits, k.cap_credits,
         k.price_per_credit,
-        coalesce(sum(b.charged_credits - b.overage_reversed_credits), 0) AS used_in_month,
+        -- Net of every credit given back, to a lot as well as off the overage: the
+        -- vendor counts a refunded credit as unused, even if the client spends it again.
+        coalesce(
+            sum(b.charged_credits - b.reversed_credits - b.overage_reversed_credits), 0
+        ) AS used_in_month,
         coalesce(sum(b.baseline_credits), 0) AS allocated_in_month
     FROM cfg_contracts k
     JOIN months m ON m.vendor = k.vendor

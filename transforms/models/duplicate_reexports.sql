@@ -7,6 +7,8 @@
 --   repeat_purchase    6sense: a contact the agency had already bought, bought again;
 --                      charged, disputable.
 -- cross_client: the repeat is by another client than the first charge.
+-- credits_reversed: what the vendor already gave back for the repeat's charge (reversals.csv);
+-- it is no longer disputable, so the agency never asks for the same credit twice.
 
 CREATE TABLE duplicate_reexports AS
 WITH firsts AS (
@@ -62,18 +64,32 @@ ranked AS (
     FROM charges c JOIN overcharged o USING (export_id)
     WHERE c.vendor = 'zoominfo' AND NOT c.is_charge
 ),
+given_back AS (
+    -- The part of each reversal's span [undo_from, undo_to) that falls on a charge's span.
+    SELECT t.seq,
+           sum(least(t.undo_position + t.credits, r.undo_to)
+               - greatest(t.undo_position, r.undo_from)) AS credits_reversed,
+           string_agg(DISTINCT r.ticket, ' ' ORDER BY r.ticket) AS reversal_tickets
+    FROM reversal_targets t
+    JOIN reversals r USING (target)
+    WHERE t.undo_position < r.undo_to AND t.undo_position + t.credits > r.undo_from
+    GROUP BY t.seq
+),
 repeats AS (
     SELECT
         c.*,
         rf.source_file,
         f.* EXCLUDE (seq),
         k.excess,
-        k.reexport_rank
+        k.reexport_rank,
+        coalesce(g.credits_reversed, 0) AS credits_reversed,
+        g.reversal_tickets
     FROM charges c
     JOIN firsts f USING (seq)
     LEFT JOIN record_files rf
       ON rf.file_id = c.file_id AND rf.export_id IS NOT DISTINCT FROM c.export_id
     LEFT JOIN ranked k USING (seq)
+    LEFT JOIN given_back g USING (seq)
     -- every repeat is a re-export or a 6sense purchase: no need to probe other charges
     WHERE NOT c.is_charge OR c.vendor = '6sense'
 )
@@ -100,8 +116,10 @@ SELECT
     r.row_number AS repeat_source_row,
     r.client_id <> r.first_client_id AS cross_client,
     r.vendor = '6sense' OR coalesce(r.excess >= r.reexport_rank, false) AS charged_by_vendor,
+    r.credits_reversed::BIGINT AS credits_reversed,
+    r.reversal_tickets,
     CASE
-        WHEN r.vendor = '6sense' THEN r.credits
+        WHEN r.vendor = '6sense' THEN greatest(r.credits - r.credits_reversed, 0)
         WHEN r.excess >= r.reexport_rank THEN 1
         ELSE 0
     END::BIGINT AS credits_disputable

@@ -102,7 +102,7 @@ movements AS (
         g.client_id, 'reverse', g.lot_id, l.kind, g.given,
         CASE WHEN g.lot_id IS NULL THEN 0 ELSE g.given END,
         g.reversed_at, date_trunc('month', g.reversed_on)::DATE, g.ingested_at, NULL, g.target_export,
-        NULL, CASE WHEN g.target_export IS NULL THEN g.reference END, g.source_file, g.row_number,
+        NULL, CASE WHEN g.target_export IS NULL THEN record_id(g.reference) END, g.source_file, g.row_number,
         format('ticket {}: {} credits of {} given back {}', g.ticket, g.given, g.reference,
                CASE WHEN g.lot_id IS NULL THEN 'to the shared pool (less overage)' ELSE 'to the lot' END)
     FROM given_back g LEFT JOIN lots l USING (lot_id)
@@ -111,7 +111,7 @@ movements AS (
         format('forfeit:{}:{}:{}', g.file_id, g.row_number, g.lot_id), g.vendor, g.client_id,
         'forfeit', g.lot_id, l.kind, g.given, -g.given, g.reversed_at,
         date_trunc('month', g.reversed_on)::DATE, g.ingested_at, NULL, g.target_export, NULL,
-        CASE WHEN g.target_export IS NULL THEN g.reference END, g.source_file, g.row_number,
+        CASE WHEN g.target_export IS NULL THEN record_id(g.reference) END, g.source_file, g.row_number,
         format('ticket {}: given back after the lot expired on {}, so forfeited at once',
                g.ticket, l.expires_on)
     FROM given_back g JOIN lots l USING (lot_id)

@@ -28,7 +28,7 @@ by_record AS (
            max_by(c.seq, c.exported_at) AS seq, max_by(c.credits, c.exported_at) AS credits,
            max(c.exported_at) AS exported_at, max_by(c.client_id, c.exported_at) AS client_id
     FROM cfg_reversals r
-    JOIN charges c ON c.vendor = r.vendor AND c.record_key = r.reference AND c.is_charge
+    JOIN charges c ON c.vendor = r.vendor AND c.record_key = record_id(r.reference) AND c.is_charge
      AND c.exported_at < r.reversed_on::TIMESTAMP
     WHERE (r.file_id, r.row_number) NOT IN (SELECT (file_id, row_number) FROM by_export)
     GROUP BY r.file_id, r.row_number

@@ -72,7 +72,8 @@ six AS (
 apollo AS (
     SELECT 'apollo' AS vendor, user, date_trunc('month', used_at)::DATE AS month,
            sum(credits) AS usage_reported
-    FROM ingest.stg_apollo_usage
+    FROM (SELECT user, credits, reporting_time(used_at, used_at_utc_offset) AS used_at
+          FROM ingest.stg_apollo_usage)
     WHERE used_at < getvariable('cutoff')
     GROUP BY ALL
 ),

@@ -9,7 +9,7 @@ SELECT
     p.purchased_at AS exported_at,
     p.purchased_by AS user,
     'contact' AS record_type,
-    p.contact_id AS record_key,
+    record_id(p.contact_id) AS record_key,
     p.file_id,
     p.row_number,
     f.ingested_at AS recorded_at,
@@ -19,6 +19,9 @@ SELECT
         THEN format('Purchase Date {} is after the as-of date {}; it counts in a later run',
                     strftime(p.purchased_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
     END AS problem
-FROM ingest.stg_sixsense_purchases p
+FROM (
+    SELECT * REPLACE (reporting_time(purchased_at, purchased_at_utc_offset) AS purchased_at)
+    FROM ingest.stg_sixsense_purchases
+) p
 JOIN ingest.ingest_files f ON f.file_id = p.file_id AND f.status = 'loaded'
 WHERE p.file_id IN (SELECT file_id FROM build_files);

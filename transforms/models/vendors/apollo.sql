@@ -21,6 +21,9 @@ SELECT
         THEN format('Date {} is after the as-of date {}; it counts in a later run',
                     strftime(u.used_at, '%Y-%m-%d %H:%M'), getvariable('as_of'))
     END AS problem
-FROM ingest.stg_apollo_usage u
+FROM (
+    SELECT * REPLACE (reporting_time(used_at, used_at_utc_offset) AS used_at)
+    FROM ingest.stg_apollo_usage
+) u
 JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
 WHERE u.file_id IN (SELECT file_id FROM build_files);

@@ -8,7 +8,9 @@
 -- then latest ingested, never the name); earlier copies are quarantined, saying which numbers differ.
 CREATE TABLE zi_listings_checked AS
 WITH listings AS (
-    SELECT d.*, f.path, f.ingested_at,
+    -- An Export Date with an offset is booked in the reporting time zone.
+    SELECT d.* REPLACE (reporting_time(d.exported_at, d.exported_at_utc_offset) AS exported_at),
+           f.path, f.ingested_at,
            coalesce(f.delivered_ns, f.modified_ns, epoch_ns(f.ingested_at)) AS delivered_ns
     FROM ingest.stg_zoominfo_downloads d
     JOIN ingest.ingest_files f ON f.file_id = d.file_id AND f.status = 'loaded'
@@ -106,7 +108,8 @@ SELECT
     l.exported_at,
     l.exported_by AS user,
     CASE l.export_type WHEN 'contacts' THEN 'contact' ELSE 'company' END AS record_type,
-    CASE l.export_type WHEN 'contacts' THEN r.contact_id ELSE r.company_id END AS record_key,
+    record_id(CASE l.export_type WHEN 'contacts' THEN r.contact_id ELSE r.company_id END)
+        AS record_key,
     r.file_id,
     r.row_number,
     -- When the pipeline first knew of this record: both its listing and its file had arrived.

@@ -79,7 +79,9 @@ def check_run(
     """Everything about a run that can be wrong before it starts."""
     if not data.is_dir():
         raise Refused(f"--data: {data} is not a folder", 2)
-    missing = [name for name in REQUIRED_CONFIG if not (data / "config" / name).is_file()]
+    # Only what is absent: a folder, link or pipe in a file's place is refused by the config
+    # checks, which name what it is.
+    missing = [name for name in REQUIRED_CONFIG if not os.path.lexists(data / "config" / name)]
     if missing:
         raise Refused(
             f"{data / 'config' / missing[0]} is missing (required configuration"

@@ -129,7 +129,7 @@ def test_the_servers_scheduler_starts_the_nightly_run_and_it_publishes(served: S
     ).json()
     messages = [log["message"] for log in logs]
     assert any(
-        m.startswith("loaded config/users.csv: read 6, loaded 5, quarantined 1") for m in messages
+        m.startswith("loaded config/users.csv: read 9, loaded 8, quarantined 1") for m in messages
     )
     # Its summary is kept with it: the run's as-of is today, after the demo's contract.
     artifacts = served.server.post(

@@ -124,10 +124,20 @@ def test_the_servers_scheduler_starts_the_nightly_run_and_it_publishes(served: S
 
     # The run's log gives each file the warehouse's counts: the users.csv row naming an
     # unknown client is quarantined by the rules, after it parsed.
-    logs = served.server.post(
-        "/logs/filter", {"limit": 200, "logs": {"flow_run_id": {"any_": [first["id"]]}}}
-    ).json()
-    messages = [log["message"] for log in logs]
+    # Every page of the run's log (the server returns at most 200 lines a call).
+    messages: list[str] = []
+    while True:
+        page = served.server.post(
+            "/logs/filter",
+            {
+                "limit": 200,
+                "offset": len(messages),
+                "logs": {"flow_run_id": {"any_": [first["id"]]}},
+            },
+        ).json()
+        messages += [log["message"] for log in page]
+        if len(page) < 200:
+            break
     assert any(
         m.startswith("loaded config/users.csv: read 9, loaded 8, quarantined 1") for m in messages
     )

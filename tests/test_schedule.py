@@ -48,6 +48,22 @@ class Served:
             ).json()
         )
 
+    def run_log(self, run_id: object) -> list[str]:
+        """Every line of a flow run's log, page by page (the server returns at most 200)."""
+        messages: list[str] = []
+        while True:
+            page = self.server.post(
+                "/logs/filter",
+                {
+                    "limit": 200,
+                    "offset": len(messages),
+                    "logs": {"flow_run_id": {"any_": [run_id]}},
+                },
+            ).json()
+            messages += [str(log["message"]) for log in page]
+            if len(page) < 200:
+                return messages
+
     def wait_finished(self, run_id: object, timeout: float = 300) -> dict[str, object]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -124,23 +140,15 @@ def test_the_servers_scheduler_starts_the_nightly_run_and_it_publishes(served: S
 
     # The run's log gives each file the warehouse's counts: the users.csv row naming an
     # unknown client is quarantined by the rules, after it parsed.
-    # Every page of the run's log (the server returns at most 200 lines a call).
+    # The worker ships log lines in batches, some after the run's final state: read every
+    # page of the run's log (at most 200 lines a call) until the line arrives.
+    wanted = "loaded config/users.csv: read 9, loaded 8, quarantined 1"
     messages: list[str] = []
-    while True:
-        page = served.server.post(
-            "/logs/filter",
-            {
-                "limit": 200,
-                "offset": len(messages),
-                "logs": {"flow_run_id": {"any_": [first["id"]]}},
-            },
-        ).json()
-        messages += [log["message"] for log in page]
-        if len(page) < 200:
-            break
-    assert any(
-        m.startswith("loaded config/users.csv: read 9, loaded 8, quarantined 1") for m in messages
-    )
+    deadline = time.monotonic() + 60
+    while not any(m.startswith(wanted) for m in messages) and time.monotonic() < deadline:
+        messages = served.run_log(first["id"])
+        time.sleep(1)
+    assert any(m.startswith(wanted) for m in messages), [m for m in messages if "users" in m]
     # Its summary is kept with it: the run's as-of is today, after the demo's contract.
     artifacts = served.server.post(
         "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first["id"]]}}}

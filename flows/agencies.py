@@ -20,7 +20,8 @@ Relative paths are read from the config file's folder. Every agency gets
 night at a time, so each night runs on whichever worker is free. The deployments name the
 flows by module (`flows.nightly.nightly`), so a worker needs creditrecon installed and
 nothing else: a process worker in this environment, or a Docker or Kubernetes pool whose
-job template names an image with creditrecon in it (docs/scaling.md).
+job template names an image with creditrecon in it (docs/scaling.md). An agency dropped
+from the file has its deployments removed from the pool when the file is deployed again.
 """
 
 from __future__ import annotations
@@ -204,9 +205,10 @@ def agency_deployments(agency: Agency) -> list[Any]:
     ]
 
 
-def register_agencies(agencies: list[Agency], pool: str) -> list[str]:
+def register_agencies(agencies: list[Agency], pool: str) -> tuple[list[str], list[str]]:
     """Register every agency's deployments on `pool` (created as a process pool if
-    missing); the names registered, `flow/deployment`."""
+    missing), and remove from it the deployments of agencies the file no longer lists:
+    the names registered and the names removed, `flow/deployment`."""
     # Every agency is checked before anything is registered: a half-registered set helps nobody.
     deployments = [d for agency in agencies for d in agency_deployments(agency)]
     ensure_process_pool(pool)
@@ -214,4 +216,35 @@ def register_agencies(agencies: list[Agency], pool: str) -> list[str]:
     for deployment in deployments:
         deployment.apply(work_pool_name=pool)
         names.append(f"{deployment.flow_name}/{deployment.name}")
-    return names
+    return names, remove_dropped_agencies(pool, {agency.name for agency in agencies})
+
+
+def remove_dropped_agencies(pool: str, listed: set[str]) -> list[str]:
+    """Delete the creditrecon deployments on `pool` whose agency is not in `listed`, so a
+    dropped agency's nights stop (its data and warehouse are left as they are). Only
+    deployments this command made (tagged creditrecon and agency:<name>) are touched."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterTags,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+
+    removed = []
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["creditrecon"])),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
+        )
+        flow_names: dict[Any, str] = {}
+        for deployment in found:
+            tags = deployment.tags
+            agencies = [t.removeprefix("agency:") for t in tags if t.startswith("agency:")]
+            if len(agencies) != 1 or agencies[0] in listed:
+                continue
+            if deployment.flow_id not in flow_names:
+                flow_names[deployment.flow_id] = client.read_flow(deployment.flow_id).name
+            client.delete_deployment(deployment.id)
+            removed.append(f"{flow_names[deployment.flow_id]}/{deployment.name}")
+    return sorted(removed)

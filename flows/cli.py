@@ -358,7 +358,7 @@ def deploy_agencies(
         )
         raise typer.Exit(1)
     try:
-        names = register_agencies(agencies, pool)
+        names, removed = register_agencies(agencies, pool)
     except AgencyConfigError as exc:
         console.print(
             f"[red]creditrecon deploy-agencies failed:[/red] {escape(str(exc))}", soft_wrap=True
@@ -380,6 +380,8 @@ def deploy_agencies(
         raise typer.Exit(1) from None
     for name in names:
         console.print(f"deployed {name} on pool {pool}")
+    for name in removed:
+        console.print(f"removed {name} from pool {pool}: its agency is no longer listed")
     console.print(
         f"{len(agencies)} agencies on pool {pool}; start workers with "
         f"`prefect worker start --pool {pool} --limit 1`."

@@ -301,3 +301,35 @@ timezone = "America/New_York"
         assert len(set(ledgers)) == 3, ledgers
     # Everything started through the server (the workers, the server) is stopped.
     assert all(p.poll() is not None for p in server.processes)
+
+
+def test_an_agency_dropped_from_the_file_is_removed_from_the_pool(tmp_path: Path) -> None:
+    for name in ("harbor", "meadow"):
+        demo_copy(tmp_path / "agencies" / name)
+    both = '[[agency]]\nname = "harbor"\ndata = "agencies/harbor"\n\n'
+    both += '[[agency]]\nname = "meadow"\ndata = "agencies/meadow"\n'
+    with prefect_server(tmp_path / "prefect") as server:
+        config = agencies_file(tmp_path, both)
+        first = creditrecon("deploy-agencies", str(config), "--pool", "agencies", env=server.env())
+        assert first.returncode == 0, first.stdout + first.stderr
+        # A deployment on the same pool that deploy-agencies did not make.
+        flow = server.post("/flows/", {"name": "someone-elses-flow"}).json()
+        server.post(
+            "/deployments/",
+            {"name": "keep-me", "flow_id": flow["id"], "work_pool_name": "agencies"},
+        ).raise_for_status()
+
+        config = agencies_file(tmp_path, '[[agency]]\nname = "harbor"\ndata = "agencies/harbor"\n')
+        second = creditrecon("deploy-agencies", str(config), "--pool", "agencies", env=server.env())
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "removed creditrecon-nightly/meadow from pool agencies" in second.stdout
+        assert "removed creditrecon-month-end-close/meadow from pool agencies" in second.stdout
+        left = sorted(d["name"] for d in server.post("/deployments/filter", {"limit": 50}).json())
+        assert left == ["harbor", "harbor", "keep-me"]
+        # Its data folder is the operator's: nothing there is touched.
+        assert (tmp_path / "agencies" / "meadow" / "config" / "clients.csv").is_file()
+
+        # Deploying the same file again removes nothing more.
+        third = creditrecon("deploy-agencies", str(config), "--pool", "agencies", env=server.env())
+        assert third.returncode == 0 and "removed" not in third.stdout, third.stdout
+    assert all(p.poll() is not None for p in server.processes)

@@ -112,7 +112,9 @@ def _logo(path: Path, data: Path, logo: object) -> Path | None:
     if logo is None:
         return None
     if not isinstance(logo, str) or not logo:
-        raise SettingsError(f"{path}: agency.logo = {logo!r} must be a file name in the data folder")
+        raise SettingsError(
+            f"{path}: agency.logo = {logo!r} must be a file name in the data folder"
+        )
     root = data.resolve()
     file = root / logo
     if not file.resolve().is_relative_to(root) or ".." in Path(logo).parts:
@@ -123,8 +125,7 @@ def _logo(path: Path, data: Path, logo: object) -> Path | None:
     kind = LOGO_TYPES.get(file.suffix.lower())
     if kind is None:
         raise SettingsError(
-            f"{path}: agency.logo = {logo!r} is not an image file "
-            f"({', '.join(sorted(LOGO_TYPES))})"
+            f"{path}: agency.logo = {logo!r} is not an image file ({', '.join(sorted(LOGO_TYPES))})"
         )
     if file.is_symlink() or not file.is_file():
         raise SettingsError(

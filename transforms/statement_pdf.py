@@ -76,7 +76,9 @@ def pdf_bytes(htmls: list[str]) -> list[bytes]:
                 browser.close()
     except Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ChromiumMissing(f"Chromium ({binary}) could not print the statements: {first}") from None
+        raise ChromiumMissing(
+            f"Chromium ({binary}) could not print the statements: {first}"
+        ) from None
     return out
 
 

@@ -20,13 +20,17 @@ import datetime as dt
 import hashlib
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from transforms.close import IssuedStatement
 from transforms.filenames import file_stems
 from transforms.settings import Agency, logo_data_uri
 
@@ -180,7 +184,9 @@ def _story(f: dict[str, int], month: dt.date, is_open: bool, cross_free: int) ->
     return out
 
 
-def _late_story(late: list[tuple[dt.date, int, int, int]], closed_on: dict[dt.date, dt.date]) -> list[str]:
+def _late_story(
+    late: list[tuple[dt.date, int, int, int]], closed_on: dict[dt.date, dt.date]
+) -> list[str]:
     """Entries booked this month for a closed month, in words: (month, charged, of which
     overage, forfeit correction)."""
     out = []
@@ -213,7 +219,7 @@ def _step(peak: int) -> int:
     return int(10 * power)
 
 
-def chart(history: list[dict[str, int | str]]) -> Chart | None:
+def chart(history: list[dict[str, Any]]) -> Chart | None:
     """Credits per month over the months that exist (up to CHART_MONTHS): available (the
     gift stacked apart), used (overage stacked apart) and forfeited, with an axis, values
     and month names."""
@@ -309,7 +315,9 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> list[dict[str, object]]:
+def _dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
+) -> list[dict[str, object]]:
     rel = con.execute(sql, params)
     names = [d[0] for d in rel.description]
     return [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
@@ -413,7 +421,7 @@ def render_statements(
     keys = [k for k, _ in FIELDS]
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        as_of = con.sql("SELECT as_of FROM run_info").fetchall()[0][0]
+        as_of, zone = con.sql("SELECT as_of, reporting_timezone FROM run_info").fetchall()[0]
         names = dict(con.sql("SELECT client_id, client_name FROM clients").fetchall())
         rows = con.execute(
             f"""
@@ -450,11 +458,9 @@ def render_statements(
             """,
             [month],
         ).fetchall()
-        closed_on = (
+        closed_at_of = (
             dict(
-                con.sql(
-                    "SELECT month, max(closed_at)::DATE FROM closed_statements GROUP BY 1"
-                ).fetchall()
+                con.sql("SELECT month, max(closed_at) FROM closed_statements GROUP BY 1").fetchall()
             )
             if _has_table(con, "closed_statements")
             else {}
@@ -465,7 +471,13 @@ def render_statements(
     finally:
         con.close()
     ended = as_of >= (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    closed: dt.datetime | dt.date | None = closed_at or closed_on.get(month)
+
+    # When a month was closed, as a day in the reporting time zone (closed_at is UTC).
+    def local_day(at: dt.datetime) -> dt.date:
+        return at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone)).date()
+
+    closed_on = {m: local_day(at) for m, at in closed_at_of.items()}
+    closed: dt.date | None = local_day(closed_at) if closed_at else closed_on.get(month)
     # A month closed before its statements were kept is final all the same.
     legacy = closed is None and bool(rows) and all(r[3] for r in rows)
     logo = logo_data_uri(agency.logo) if agency.logo else None
@@ -482,7 +494,9 @@ def render_statements(
             figures = {k: int(v) for k, v in zip(keys, r[4:-1], strict=True)}
             past = [h for h in history if h["vendor"] == vendor and h["client_id"] == client]
             late_here = [
-                (m, int(c), int(o), int(f)) for v, cl, m, c, o, f in late if v == vendor and cl == client
+                (m, int(c), int(o), int(f))
+                for v, cl, m, c, o, f in late
+                if v == vendor and cl == client
             ]
             vendors.append(
                 VendorMonth(
@@ -562,19 +576,52 @@ def render_statements(
     return Rendered(statements, index)
 
 
-def issued_statements(warehouse: Path, month: dt.date) -> dict[str, tuple[str, str, str]]:
-    """The statements the close of ``month`` issued, by client: (file name, html, csv)."""
+def issue_statements(
+    warehouse: Path, month: dt.date, agency: Agency | None, closed_at: dt.datetime, pdf: bool
+) -> list[IssuedStatement]:
+    """The statements the close of ``month`` issues (with their PDFs if ``pdf``), rendered
+    from the warehouse built just before it."""
+    rendered = render_statements(warehouse, month, agency, closed_at)
+    pdfs: list[bytes | None] = [None] * len(rendered.statements)
+    if pdf:
+        from transforms.statement_pdf import pdf_bytes
+
+        pdfs = list(pdf_bytes([s.html for s in rendered.statements]))
+    return [
+        IssuedStatement(s.client_id, s.file_name, s.html, s.csv, p)
+        for s, p in zip(rendered.statements, pdfs, strict=True)
+    ]
+
+
+def close_statements(
+    warehouse: Path, month: dt.date, agency: Agency | None
+) -> tuple[Callable[[dt.datetime], list[IssuedStatement]], bool, str]:
+    """What the close of ``month`` issues (for ``close_month``), whether with PDFs, and if
+    not why: a close is never refused for want of a browser."""
+    from transforms.statement_pdf import ChromiumMissing, chromium
+
+    try:
+        chromium()
+        pdf, why = True, ""
+    except ChromiumMissing as exc:
+        pdf, why = False, str(exc)
+    return (lambda at: issue_statements(warehouse, month, agency, at, pdf)), pdf, why
+
+
+def issued_statements(warehouse: Path, month: dt.date) -> dict[str, IssuedStatement]:
+    """The statements the close of ``month`` issued, by client."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         if not _has_table(con, "closed_statements"):
             return {}
         got = con.execute(
-            "SELECT client_id, file_name, document, csv FROM closed_statements WHERE month = ?",
+            "SELECT client_id, file_name, document, csv, pdf FROM closed_statements "
+            "WHERE month = ?",
             [month.replace(day=1)],
         ).fetchall()
     finally:
         con.close()
-    return {c: (f, d, t) for c, f, d, t in got}
+    return {r[0]: IssuedStatement(*r) for r in got}
 
 
 def write_statements(
@@ -594,20 +641,25 @@ def write_statements(
     folder = out / f"{month:%Y-%m}"
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    pages: list[tuple[str, Path]] = []
-    for s in rendered.statements:
-        name, html_text, csv_text = issued.get(s.client_id, (s.file_name, s.html, s.csv))
-        html = folder / name
-        csv_path = html.with_suffix(".csv")
-        html.write_text(html_text)
-        csv_path.write_text(csv_text, newline="")
-        written += [html, csv_path]
-        pages.append((html_text, html.with_suffix(".pdf")))
+    to_print: list[tuple[str, Path]] = []
+    for fresh in rendered.statements:
+        s = issued.get(fresh.client_id) or IssuedStatement(
+            fresh.client_id, fresh.file_name, fresh.html, fresh.csv, None
+        )
+        html = folder / s.file_name
+        html.write_text(s.html)
+        html.with_suffix(".csv").write_text(s.csv, newline="")
+        written += [html, html.with_suffix(".csv")]
+        if pdf and s.pdf is not None:
+            html.with_suffix(".pdf").write_bytes(s.pdf)  # as issued
+            written.append(html.with_suffix(".pdf"))
+        elif pdf:
+            to_print.append((s.html, html.with_suffix(".pdf")))
     (folder / "index.html").write_text(rendered.index_html)
     written.append(folder / "index.html")
-    if pdf:
+    if to_print:
         from transforms.statement_pdf import write_pdfs
 
-        write_pdfs(pages)
-        written += [p for _, p in pages]
+        write_pdfs(to_print)
+        written += [p for _, p in to_print]
     return written

@@ -7,25 +7,27 @@ Enough for Chromium's (Skia's) PDFs, which show text as hex strings of 2-byte gl
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 
 OBJECT = re.compile(rb"(\d+) 0 obj(.*?)endobj", re.S)
-STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
 
 
 def _objects(pdf: bytes) -> dict[int, tuple[bytes, bytes | None]]:
-    """{object number: (its dictionary text, its stream inflated, if any)}."""
+    """{object number: (its dictionary text, its stream inflated, if any)}. A stream is cut
+    by its /Length (its bytes may end in a line break of their own)."""
     out: dict[int, tuple[bytes, bytes | None]] = {}
     for number, body in OBJECT.findall(pdf):
-        match = STREAM.search(body)
+        start = re.search(rb"stream\r?\n", body)
+        length = re.search(rb"/Length (\d+)", body[: start.start()]) if start else None
         data = None
-        if match:
-            raw = match.group(1)
+        if start and length:
+            raw = body[start.end() : start.end() + int(length.group(1))]
             try:
-                data = zlib.decompress(raw) if b"FlateDecode" in body[: match.start()] else raw
+                data = zlib.decompress(raw) if b"FlateDecode" in body[: start.start()] else raw
             except zlib.error:
                 data = raw
-        out[int(number)] = (body[: match.start()] if match else body, data)
+        out[int(number)] = (body[: start.start()] if start else body, data)
     return out
 
 
@@ -79,5 +81,6 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def words(pdf: bytes) -> str:
-    """The PDF's text with all white space removed (Chromium places words apart)."""
-    return re.sub(r"\s+", "", pdf_text(pdf))
+    """The PDF's text with all white space removed (Chromium places words apart) and
+    ligatures taken apart (its "fi" is one glyph)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", pdf_text(pdf)))

@@ -51,6 +51,10 @@ FIELDS = [
     ("late_charged_credits", "Late charges for an earlier, closed month"),
     ("disputed_credits", "Credits in dispute with the vendor"),
 ]
+# A figure below 0 is a late correction of a closed month, and reads as one.
+NEGATIVE = {
+    "forfeited_credits": "Forfeited credits given back (used late, for a closed month)",
+}
 # Shown even when 0: what a client always asks (what I had, what I used, what is left).
 ALWAYS_SHOWN = {"available_credits", "charged_credits", "closing_balance"}
 # Column heads of the agency overview (a landscape page holds these, not the full labels).
@@ -258,7 +262,9 @@ def chart(history: list[dict[str, Any]]) -> Chart | None:
                     height = round(y(below) - y(below + value), 1)
                     bars.append(Bar(cls, m, x, y(below + value), bar, height, value))
                 below += max(value, 0)
-            labels.append((round(x + bar / 2, 1), y(below) - 4, fmt(below)))
+            # The stack's figure as booked (a late correction can make a month's forfeit
+            # negative: drawn as nothing, labelled as it is).
+            labels.append((round(x + bar / 2, 1), y(below) - 4, fmt(sum(v for _, v in stack))))
         day = dt.date.fromisoformat(m + "-01")
         months.append((round(left + i * group + group / 2, 1), f"{day:%b}", f"{day:%Y}"))
     ticks = [(y(v), fmt(v)) for v in range(0, axis_top + 1, step)]
@@ -504,7 +510,7 @@ def render_statements(
                     name=vendor_name(vendor),
                     figures=figures,
                     rows=[
-                        (k, label, figures[k])
+                        (k, NEGATIVE.get(k, label) if figures[k] < 0 else label, figures[k])
                         for k, label in FIELDS
                         if figures[k] != 0 or k in ALWAYS_SHOWN
                     ],

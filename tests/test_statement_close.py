@@ -272,3 +272,40 @@ def test_a_logo_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
         "statements", "2025-10", "--data", str(data), "--warehouse", str(tmp_path / "w.duckdb")
     )
     assert done.returncode == 1 and "unknown settings ['agency.fax']" in done.stderr
+
+
+@needs_chromium
+def test_the_demo_closed_gives_final_pdfs_and_november_provisional_ones(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """The demo as README tells it, every command a subprocess on a Prefect server: the
+    nightly, the close of August, September and October, then the statements with PDFs."""
+    data = tmp_path / "demo"
+    shutil.copytree(REPO / "data" / "demo", data, ignore=shutil.ignore_patterns("warehouse*"))
+    warehouse = tmp_path / "w" / "creditrecon.duckdb"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    where = ["--data", str(data), "--warehouse", str(warehouse)]
+    done = run("nightly", *where, "--as-of", "2025-11-10", env=env)
+    assert done.returncode == 0, done.stderr
+    for month in ("2025-08", "2025-09", "2025-10"):
+        done = run("close", month, *where, "--as-of", "2025-11-10", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "Its final statements:" in done.stdout and "PDFs need" not in done.stdout
+    out = warehouse.parent / "creditrecon-statements"
+    closed_pdfs = {c: (out / "2025-10" / f"{c}.pdf").read_bytes() for c in ISSUED_NAMES}
+    for month, status in (("2025-10", "Final,closedon"), ("2025-11", "Provisional:figurestodate")):
+        done = run("statements", month, *where, "--pdf")
+        assert done.returncode == 0, done.stderr
+        con = duckdb.connect(str(warehouse), read_only=True)
+        charged = con.execute(
+            "SELECT client_id, vendor, charged_credits FROM monthly_balances WHERE month = ? "
+            "AND client_id <> 'unassigned'",
+            [dt.date.fromisoformat(month + "-01")],
+        ).fetchall()
+        con.close()
+        for client, vendor, n in charged:
+            text = words((out / month / f"{client}.pdf").read_bytes())
+            assert status in text, client
+            assert f"Used(charged){n:,}" in text, (client, vendor, n)
+    # The close's own PDFs are the ones written again.
+    assert {c: (out / "2025-10" / f"{c}.pdf").read_bytes() for c in ISSUED_NAMES} == closed_pdfs

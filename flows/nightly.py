@@ -18,7 +18,7 @@ from transforms.build import RunParams, build, run_lock
 from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
 from transforms.settings import Settings, load_settings
-from transforms.statements import close_statements, write_statements
+from transforms.statements import ClosingStatements, write_statements
 
 
 @dataclass
@@ -164,13 +164,13 @@ def freeze_month(
     store: Path, warehouse: Path, month: dt.date, as_of: dt.date, settings: Settings
 ) -> bool:
     """Freeze the month and keep the statements it issues; whether they have PDFs."""
-    issue, pdf, why = close_statements(warehouse, month, settings.agency)
+    issue = ClosingStatements(warehouse, month, settings.agency)
     close_month(store, warehouse, month, as_of, issue)
     log = get_run_logger()
     log.info("closed %s: its figures and statements are frozen", f"{month:%Y-%m}")
-    if not pdf:
-        log.warning("statements of %s issued without PDFs: %s", f"{month:%Y-%m}", why)
-    return pdf
+    if issue.why_no_pdf:
+        log.warning("statements of %s issued without PDFs: %s", f"{month:%Y-%m}", issue.why_no_pdf)
+    return not issue.why_no_pdf
 
 
 @flow(name="creditrecon-month-end-close", log_prints=True)

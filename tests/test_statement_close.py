@@ -22,7 +22,7 @@ from tests.pdf_text import page_count, words
 from transforms.close import close_month
 from transforms.ingest import ingest_store_path
 from transforms.settings import load_settings
-from transforms.statements import close_statements, write_statements
+from transforms.statements import ClosingStatements, write_statements
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -53,7 +53,7 @@ def close(data: Path, warehouse: Path, month: dt.date) -> None:
     """What `creditrecon close` does, without Prefect: bring the warehouse up to date,
     freeze the month keeping the statements it issues, publish."""
     run_pipeline(data, warehouse, AS_OF).close()
-    issue, _, _ = close_statements(warehouse, month, load_settings(data).agency)
+    issue = ClosingStatements(warehouse, month, load_settings(data).agency)
     close_month(ingest_store_path(warehouse), warehouse, month, AS_OF, issue)
     run_pipeline(data, warehouse, AS_OF).close()
 
@@ -309,3 +309,30 @@ def test_the_demo_closed_gives_final_pdfs_and_november_provisional_ones(
             assert f"Used(charged){n:,}" in text, (client, vendor, n)
     # The close's own PDFs are the ones written again.
     assert {c: (out / "2025-10" / f"{c}.pdf").read_bytes() for c in ISSUED_NAMES} == closed_pdfs
+
+
+def test_a_close_without_a_working_chromium_issues_html_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Chromium (August), or one that cannot start (September: /bin/true): the month
+    closes all the same, its statements kept without PDFs, and the reason is given."""
+    data = tmp_path / "demo"
+    shutil.copytree(REPO / "data" / "demo", data, ignore=shutil.ignore_patterns("warehouse*"))
+    warehouse = tmp_path / "w.duckdb"
+    run_pipeline(data, warehouse, AS_OF).close()
+    for month, binary, why in (
+        (dt.date(2025, 8, 1), str(tmp_path / "no-chromium"), "need Chromium, which was not found"),
+        (dt.date(2025, 9, 1), shutil.which("true") or "/bin/true", "could not print"),
+    ):
+        monkeypatch.setenv("CREDITRECON_CHROMIUM", binary)
+        issue = ClosingStatements(warehouse, month, None)
+        close_month(ingest_store_path(warehouse), warehouse, month, AS_OF, issue)
+        assert why in issue.why_no_pdf, issue.why_no_pdf
+        run_pipeline(data, warehouse, AS_OF).close()
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kept = con.sql(
+        "SELECT month::VARCHAR, count(*), count(pdf), count(sha256) FROM closed_statements "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert kept == [("2025-08-01", 4, 0, 4), ("2025-09-01", 4, 0, 4)]

@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import io
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -584,34 +583,46 @@ def render_statements(
 
 def issue_statements(
     warehouse: Path, month: dt.date, agency: Agency | None, closed_at: dt.datetime, pdf: bool
-) -> list[IssuedStatement]:
-    """The statements the close of ``month`` issues (with their PDFs if ``pdf``), rendered
-    from the warehouse built just before it."""
+) -> tuple[list[IssuedStatement], str]:
+    """The statements the close of ``month`` issues, rendered from the warehouse built just
+    before it, with their PDFs if ``pdf`` and Chromium prints them; and if not, why."""
+    from transforms.statement_pdf import ChromiumMissing, pdf_bytes
+
     rendered = render_statements(warehouse, month, agency, closed_at)
     pdfs: list[bytes | None] = [None] * len(rendered.statements)
+    why = ""
     if pdf:
-        from transforms.statement_pdf import pdf_bytes
-
-        pdfs = list(pdf_bytes([s.html for s in rendered.statements]))
-    return [
+        try:
+            pdfs = list(pdf_bytes([s.html for s in rendered.statements]))
+        except ChromiumMissing as exc:  # a close is never refused for want of a browser
+            why = str(exc)
+    issued = [
         IssuedStatement(s.client_id, s.file_name, s.html, s.csv, p)
         for s, p in zip(rendered.statements, pdfs, strict=True)
     ]
+    return issued, why
 
 
-def close_statements(
-    warehouse: Path, month: dt.date, agency: Agency | None
-) -> tuple[Callable[[dt.datetime], list[IssuedStatement]], bool, str]:
-    """What the close of ``month`` issues (for ``close_month``), whether with PDFs, and if
-    not why: a close is never refused for want of a browser."""
-    from transforms.statement_pdf import ChromiumMissing, chromium
+class ClosingStatements:
+    """What the close of ``month`` issues (``close_month``'s ``issue``); after the close,
+    ``why_no_pdf`` says why its statements have no PDFs ("" when they have)."""
 
-    try:
-        chromium()
-        pdf, why = True, ""
-    except ChromiumMissing as exc:
-        pdf, why = False, str(exc)
-    return (lambda at: issue_statements(warehouse, month, agency, at, pdf)), pdf, why
+    def __init__(self, warehouse: Path, month: dt.date, agency: Agency | None) -> None:
+        from transforms.statement_pdf import ChromiumMissing, chromium
+
+        self.warehouse, self.month, self.agency = warehouse, month, agency
+        try:
+            chromium()
+            self.why_no_pdf = ""
+        except ChromiumMissing as exc:
+            self.why_no_pdf = str(exc)
+
+    def __call__(self, closed_at: dt.datetime) -> list[IssuedStatement]:
+        issued, why = issue_statements(
+            self.warehouse, self.month, self.agency, closed_at, not self.why_no_pdf
+        )
+        self.why_no_pdf = self.why_no_pdf or why
+        return issued
 
 
 def issued_statements(warehouse: Path, month: dt.date) -> dict[str, IssuedStatement]:

@@ -253,12 +253,14 @@ def test_a_logo_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "d"
     shutil.copytree(REPO / "data" / "demo", data, ignore=shutil.ignore_patterns("warehouse*"))
     (tmp_path / "secret.png").write_bytes(PNG)
+    (data / "config" / "link.png").symlink_to(tmp_path / "secret.png")
     run_pipeline(data, tmp_path / "w.duckdb", AS_OF).close()
     for logo, words_expected in (
         ("../secret.png", "is outside the data folder"),
         (str(tmp_path / "secret.png"), "is outside the data folder"),
         ("config/clients.csv", "is not an image file"),
         ("config/none.png", "is not a regular file in the data folder"),
+        ("config/link.png", "is outside the data folder"),  # a link to ../secret.png
     ):
         (data / "config" / "settings.toml").write_text(f'[agency]\nlogo = "{logo}"\n')
         done = run(
@@ -272,6 +274,13 @@ def test_a_logo_outside_the_data_folder_is_refused(tmp_path: Path) -> None:
         "statements", "2025-10", "--data", str(data), "--warehouse", str(tmp_path / "w.duckdb")
     )
     assert done.returncode == 1 and "unknown settings ['agency.fax']" in done.stderr
+    (data / "config" / "settings.toml").write_text("[agency]\nname = 3\n")
+    done = run(
+        "statements", "2025-10", "--data", str(data), "--warehouse", str(tmp_path / "w.duckdb")
+    )
+    assert done.returncode == 1 and done.stderr.endswith(
+        "agency.name = 3 must be one line of text\n"
+    )
 
 
 @needs_chromium

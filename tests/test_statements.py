@@ -300,3 +300,20 @@ def test_csv_cells_cannot_run_as_formulas(tmp_path: Path) -> None:
     write_statements(tmp_path / "w.duckdb", tmp_path / "out", dt.date(2025, 10, 1))
     line = (tmp_path / "out" / "2025-10" / "bluepoint.csv").read_text().splitlines()[1]
     assert line.startswith('bluepoint,"\'=HYPERLINK(""http://x.test"")"')
+
+
+def test_agency_text_is_shown_as_text(october, tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    from transforms.settings import Agency
+
+    con, folder = october
+    warehouse = folder.parent.parent / "w.duckdb"
+    agency = Agency('<script>alert("x")</script> & Co', "<b>mail</b>@agency.test")
+    write_statements(warehouse, tmp_path, dt.date(2025, 10, 1), agency)
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto((tmp_path / "2025-10" / "bluepoint.html").as_uri())
+    assert page.inner_text("header.agency .name") == '<script>alert("x")</script> & Co'
+    assert page.inner_text("header.agency .contact") == "<b>mail</b>@agency.test"
+    assert dialogs == [] and page.query_selector("header b") is None
+    page.close()

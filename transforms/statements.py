@@ -40,7 +40,7 @@ FIELDS = [
     ("gift_credits", "One-time gift (not part of the standard allocation)"),
     ("purchased_credits", "Purchased credits"),
     ("earned_credits", "Earned credits"),
-    ("opening_balance", "Carried in from earlier lots (purchased or earned)"),
+    ("opening_balance", "Carried in from earlier months"),
     ("available_credits", "Available this month"),
     ("charged_credits", "Used (charged)"),
     ("overage_credits", "Used beyond your credits (drawn from the shared pool)"),

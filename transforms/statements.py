@@ -487,7 +487,7 @@ def render_statements(
     legacy = closed is None and bool(rows) and all(r[3] for r in rows)
     logo = logo_data_uri(agency.logo) if agency.logo else None
     statements: list[Statement] = []
-    overview = []
+    overview: list[dict[str, Any]] = []
     # A client_id is never a path: each client's files are named by a safe, unique stem.
     stems = file_stems({r[1] for r in rows})
     for client in sorted({r[1] for r in rows}):
@@ -513,7 +513,7 @@ def render_statements(
                         for k, label in FIELDS
                         if figures[k] != 0 or k in ALWAYS_SHOWN
                     ],
-                    history=[(str(h["month"]), int(h["available"]), int(h["used"])) for h in past],  # type: ignore[call-overload]
+                    history=[(str(h["month"]), int(h["available"]), int(h["used"])) for h in past],
                     sentences=_story(figures, month, is_open, int(r[-1])),
                     late=_late_story(late_here, closed_on),
                     chart=chart(past),
@@ -562,7 +562,7 @@ def render_statements(
         )
     # Credits of different vendors are different units: a total per vendor.
     totals = {
-        v: {k: sum(int(r[k]) for r in overview if r["vendor"] == v) for k in keys}  # type: ignore[call-overload]
+        v: {k: sum(int(r[k]) for r in overview if r["vendor"] == v) for k in keys}
         for v in {r["vendor"] for r in overview}
     }
     kind, status = status_line(closed, any(r[2] for r in rows), ended, as_of)

@@ -114,7 +114,6 @@ class VendorMonth:
     name: str
     figures: dict[str, int]
     rows: list[tuple[str, str, int]]  # (field, label, value): the rows worth showing
-    history: list[tuple[str, int, int]]  # (YYYY-MM, available, used), oldest first
     sentences: list[str]
     late: list[str]  # what came late for a closed month, in words
     chart: Chart | None
@@ -513,7 +512,6 @@ def render_statements(
                         for k, label in FIELDS
                         if figures[k] != 0 or k in ALWAYS_SHOWN
                     ],
-                    history=[(str(h["month"]), int(h["available"]), int(h["used"])) for h in past],
                     sentences=_story(figures, month, is_open, int(r[-1])),
                     late=_late_story(late_here, closed_on),
                     chart=chart(past),

@@ -217,7 +217,12 @@ def close(
         from flows.nightly import month_end_close
 
         result = month_end_close(data.resolve(), target, first, day)
-    console.print(f"Closed {first:%B %Y}.")
+    folder = target.with_name(target.stem + "-statements") / f"{first:%Y-%m}"
+    pdfs = len(list(folder.glob("*.pdf")))
+    console.print(
+        f"Closed {first:%B %Y}. Its final statements: {folder}"
+        + ("" if pdfs else " (HTML and CSV only: PDFs need Chromium, see the run's log)")
+    )
     _report(result.summary, verbose)
 
 
@@ -287,19 +292,50 @@ def _json_list(text: object) -> list[str]:
 @app.command()
 def statements(
     month: Annotated[str, typer.Argument(help="Month, YYYY-MM.")],
-    warehouse: Annotated[Path, typer.Option(help="Published warehouse file.")] = DEMO_WAREHOUSE,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder whose config/settings.toml names the agency [default: data/demo "
+            "when --warehouse is not given either]."
+        ),
+    ] = None,
+    warehouse: Annotated[
+        Path | None,
+        typer.Option(help="Published warehouse file [default: DATA/warehouse/creditrecon.duckdb]."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder [default: beside the warehouse, <name>-statements].")
     ] = None,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also a PDF of each statement (needs Chromium).")
+    ] = False,
 ) -> None:
-    """Write each client's statement for a month (HTML and CSV) and an agency overview."""
-    first = _month(month, "statements")
-    if not warehouse.exists():
-        raise fail("statements", f"{warehouse} does not exist; run `creditrecon nightly` first")
+    """Write each client's statement for a month (HTML, CSV, PDF) and an agency overview.
+    A closed month's statements are written as its close issued them."""
+    from transforms.settings import Agency, load_settings
+    from transforms.statement_pdf import ChromiumMissing, chromium
     from transforms.statements import write_statements
 
-    folder = out or warehouse.with_name(warehouse.stem + "-statements")
-    written = write_statements(warehouse, folder, first)
+    first = _month(month, "statements")
+    if data is None and warehouse is None:
+        data = DEMO
+    target = warehouse or default_warehouse(data or DEMO)
+    if not target.exists():
+        raise fail("statements", f"{target} does not exist; run `creditrecon nightly` first")
+    if data is not None and not data.is_dir():
+        raise fail("statements", f"--data {data} is not a folder")
+    try:
+        agency = load_settings(data).agency if data is not None else Agency()
+        if pdf:
+            chromium()
+    except (SettingsError, ChromiumMissing) as exc:
+        raise fail("statements", str(exc)) from None
+    folder = out or target.with_name(target.stem + "-statements")
+    with one_line("statements"):
+        try:
+            written = write_statements(target, folder, first, agency, pdf=pdf)
+        except ChromiumMissing as exc:  # a browser there but unable to print
+            raise fail("statements", str(exc)) from None
     console.print(f"{len(written)} files in {folder / f'{first:%Y-%m}'} (open index.html).")
 
 

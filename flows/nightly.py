@@ -18,7 +18,7 @@ from transforms.build import RunParams, build, run_lock
 from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
 from transforms.settings import Settings, load_settings
-from transforms.statements import write_statements
+from transforms.statements import ClosingStatements, write_statements
 
 
 @dataclass
@@ -160,9 +160,17 @@ def previous_month(day: dt.date) -> dt.date:
 
 
 @task(cache_policy=NO_CACHE)
-def freeze_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) -> None:
-    close_month(store, warehouse, month, as_of)
-    get_run_logger().info("closed %s: its figures are frozen", f"{month:%Y-%m}")
+def freeze_month(
+    store: Path, warehouse: Path, month: dt.date, as_of: dt.date, settings: Settings
+) -> bool:
+    """Freeze the month and keep the statements it issues; whether they have PDFs."""
+    issue = ClosingStatements(warehouse, month, settings.agency)
+    close_month(store, warehouse, month, as_of, issue)
+    log = get_run_logger()
+    log.info("closed %s: its figures and statements are frozen", f"{month:%Y-%m}")
+    if issue.why_no_pdf:
+        log.warning("statements of %s issued without PDFs: %s", f"{month:%Y-%m}", issue.why_no_pdf)
+    return not issue.why_no_pdf
 
 
 @flow(name="creditrecon-month-end-close", log_prints=True)
@@ -181,9 +189,10 @@ def month_end_close(
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
         build_warehouse(store, warehouse, params, ingested.current_config)
-        freeze_month(store, warehouse, month, as_of)
+        pdf = freeze_month(store, warehouse, month, as_of, settings)
         built = build_warehouse(store, warehouse, params, ingested.current_config)
-    # The month's statements, for account managers to send.
-    write_statements(warehouse, warehouse.with_name(warehouse.stem + "-statements"), month)
+    # The month's statements as issued, for account managers to send.
+    folder = warehouse.with_name(warehouse.stem + "-statements")
+    write_statements(warehouse, folder, month, settings.agency, pdf=pdf)
     summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given)
     return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how, summary)

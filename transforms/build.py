@@ -106,6 +106,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("client_overconsumption", "client_overconsumption.sql"),  # rule 6
     ("pace_forecast", "pace_forecast.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
+    ("closed_statements", close.closed_statements),  # rule 8: statements as issued
 ]
 
 # Intermediates that no later step reads, dropped as soon as the step named has run. Each
@@ -139,6 +140,7 @@ PARQUET_PARTITIONS = {
     "client_overconsumption": "month",
     "pool_overconsumption": None,
     "pace_forecast": None,
+    "closed_statements": "month",
     "clients": None,
     "quarantine": None,
     "ingest_manifest": None,
@@ -157,6 +159,7 @@ PUBLISHED = [
     "client_overconsumption",
     "pool_overconsumption",
     "pace_forecast",
+    "closed_statements",
     "clients",
     "quarantine",
     "ingest_manifest",

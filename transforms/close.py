@@ -19,9 +19,13 @@ the ledger afresh, then:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
+
+MODELS = Path(__file__).parent / "models"
 
 STORE_DDL = """
 CREATE TABLE IF NOT EXISTS closed_months (
@@ -159,10 +163,82 @@ def use_frozen_balances(con: duckdb.DuckDBPyConnection) -> int:
     return 1
 
 
-def close_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) -> None:
-    """Freeze `month` from the warehouse just built (as of `as_of`, after the month's end)."""
+class IssuedStatement(NamedTuple):
+    """A client's statement as the close issues it: the bytes kept, and their hash."""
+
+    client_id: str
+    file_name: str
+    html: str
+    csv: str
+    pdf: bytes | None
+
+
+STATEMENTS_DDL = """
+CREATE TABLE IF NOT EXISTS closed_statements (
+    month DATE NOT NULL, client_id VARCHAR NOT NULL, file_name VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL, closed_at TIMESTAMP NOT NULL, document VARCHAR NOT NULL,
+    csv VARCHAR NOT NULL, pdf BLOB, pdf_sha256 VARCHAR, PRIMARY KEY (month, client_id)
+);
+"""
+
+
+def record_closed_statements(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    closed_at: dt.datetime,
+    statements: Sequence[IssuedStatement],
+) -> None:
+    """Keep the statements the close of ``month`` issues (in the store, with the frozen
+    month): every later rendering of the month writes these bytes, so a statement a client
+    has received never changes. The sha256 of each lets anyone check a copy."""
+    import hashlib
+
+    con.execute(STATEMENTS_DDL)
+    con.executemany(
+        "INSERT INTO closed_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                month,
+                s.client_id,
+                s.file_name,
+                hashlib.sha256(s.html.encode()).hexdigest(),
+                closed_at,
+                s.html,
+                s.csv,
+                s.pdf,
+                None if s.pdf is None else hashlib.sha256(s.pdf).hexdigest(),
+            ]
+            for s in statements
+        ],
+    )
+
+
+def closed_statements(con: duckdb.DuckDBPyConnection) -> int:
+    """The published closed_statements mart (models/statements/closed_statements.sql): the
+    store's, or none before any close kept its statements."""
+    has = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'ingest' "
+        "AND table_name = 'closed_statements'"
+    ).fetchall()[0][0]
+    if has:
+        con.execute((MODELS / "statements" / "closed_statements.sql").read_text())
+    else:
+        con.execute(STATEMENTS_DDL.replace(", PRIMARY KEY (month, client_id)", ""))
+    return 1
+
+
+def close_month(
+    store: Path,
+    warehouse: Path,
+    month: dt.date,
+    as_of: dt.date,
+    issue: Callable[[dt.datetime], Sequence[IssuedStatement]] | None = None,
+) -> None:
+    """Freeze `month` from the warehouse just built (as of `as_of`, after the month's end).
+    ``issue(closed_at)``: the month's statements, rendered from that warehouse, kept with it."""
     if as_of < (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1):
         raise ValueError(f"{month:%Y-%m} has not ended by the as-of date {as_of}")
+    closed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     con = duckdb.connect(str(store))
     try:
         con.execute(STORE_DDL)
@@ -176,6 +252,11 @@ def close_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) ->
         ).fetchall()[0][0]
         if earlier_open is not None:
             raise ValueError(f"close {earlier_open:%Y-%m} first: months close in order")
+        issued: Sequence[IssuedStatement] = []
+        if issue is not None:
+            con.execute("DETACH published")  # the statements read it on their own
+            issued = issue(closed_at)
+            con.execute("ATTACH ? AS published (READ_ONLY)", [str(warehouse)])
         con.execute("BEGIN TRANSACTION")
         con.execute(
             "CREATE TABLE IF NOT EXISTS frozen_balances AS "
@@ -195,7 +276,9 @@ def close_month(store: Path, warehouse: Path, month: dt.date, as_of: dt.date) ->
             "SELECT * FROM published.ledger_entries WHERE booking_month = ?",
             [month],
         )
-        con.execute("INSERT INTO closed_months VALUES (?, now()::TIMESTAMP, ?)", [month, as_of])
+        con.execute("INSERT INTO closed_months VALUES (?, ?, ?)", [month, closed_at, as_of])
+        if issue is not None:
+            record_closed_statements(con, month, closed_at, issued)
         con.execute("COMMIT")
     finally:
         con.close()

@@ -191,13 +191,18 @@ def test_overview_page_covers_every_client_with_totals(october, browser) -> None
         )
         for r in page.query_selector_all("tr[data-client]")
     }
-    expected = {
-        (v, c): n
-        for v, c, n in con.sql(
-            "SELECT vendor, client_id, charged_credits FROM monthly_balances "
-            "WHERE month = '2025-10-01'"
-        ).fetchall()
+    columns = {
+        c for (c,) in con.sql("SELECT column_name FROM (DESCRIBE monthly_balances)").fetchall()
     }
+    fields = ", ".join(k for k, _ in FIELDS if k in columns)
+    rows = con.sql(
+        f"SELECT vendor, client_id, charged_credits, {fields} FROM monthly_balances "
+        "WHERE month = '2025-10-01'"
+    ).fetchall()
+    # Exports by nobody in users.csv are shown where there were some (ZoomInfo's 35);
+    # an all-zero 'unassigned' row for another vendor is left out.
+    hidden = {(v, c) for v, c, _, *f in rows if c == "unassigned" and not any(f)}
+    expected = {(v, c): n for v, c, n, *_ in rows if (v, c) not in hidden}
     assert shown == expected
     totals = {
         r.get_attribute("data-vendor-total"): int(
@@ -219,6 +224,21 @@ def test_overview_page_covers_every_client_with_totals(october, browser) -> None
     page.click("a[href='bluepoint.html']")
     assert page.title() == "Bluepoint: credit statement, October 2025"
     page.close()
+
+
+def test_an_all_zero_unassigned_row_is_left_out_of_the_overview(october, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    con, folder = october
+    # November (to the 10th): no export by anybody outside users.csv, so ZoomInfo's
+    # 'unassigned' row is all zeros and the overview leaves it out; October's 35 show.
+    (nov,) = rows(
+        con,
+        "SELECT charged_credits, overage_credits FROM monthly_balances "
+        "WHERE client_id = 'unassigned' AND vendor = 'zoominfo' AND month = '2025-11-01'",
+    )
+    assert (nov["charged_credits"], nov["overage_credits"]) == (0, 0)
+    write_statements(folder.parent.parent / "w.duckdb", tmp_path, dt.date(2025, 11, 1))
+    assert 'data-client="unassigned"' not in (tmp_path / "2025-11" / "index.html").read_text()
+    assert 'data-client="unassigned"' in (folder / "index.html").read_text()
 
 
 def test_each_statement_prints_on_its_own_a4_pages(october, browser) -> None:  # type: ignore[no-untyped-def]

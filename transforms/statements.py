@@ -521,6 +521,8 @@ def render_statements(
                     ],
                 )
             )
+            if client == "unassigned" and not any(figures.values()):
+                continue  # no export by an unknown user this month: nothing to show
             overview.append(
                 {
                     "vendor": vendor,

@@ -104,7 +104,8 @@ worded AS (
            CASE WHEN amount < 0 THEN '-$' ELSE '$' END
                || format('{:,.2f}', abs(amount)::DOUBLE) AS amount_text,
            CASE WHEN markup_percent IS NULL THEN 'at cost'
-                ELSE format('at cost plus {}%', markup_text) END AS basis
+                ELSE format('at cost plus {}%', markup_text) END AS basis,
+           CASE WHEN abs(credits) = 1 THEN 'credit' ELSE 'credits' END AS credit_word
     FROM priced
 ),
 fresh AS (
@@ -136,8 +137,8 @@ fresh AS (
         amount,
         'USD' AS currency,
         CASE WHEN line_kind = 'overage_included'
-             THEN format('{} credits included = $0.00', format('{:,}', credits))
-             ELSE format('{} credits × ${}{} = {}', format('{:,}', credits),
+             THEN format('{} {} included = $0.00', format('{:,}', credits), credit_word)
+             ELSE format('{} {} × ${}{} = {}', format('{:,}', credits), credit_word,
                          format('{:,.4f}', unit_price::DOUBLE),
                          CASE WHEN markup_percent IS NULL THEN '' ELSE ' × ' || factor_text END,
                          amount_text)

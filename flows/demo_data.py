@@ -27,6 +27,8 @@ c) Bluepoint's November file has two IDs Excel cut to 1.3E+09 and one empty ID;
 d) a listing row with a day-first date (31/10/2025 17:40) naming a 10-row file;
 e) a byte-identical copy of a Harbor View file saved as "... (1).csv";
 f) a usage summary row with "n/a" credits; users.csv has a typo'd client id.
+
+billing.csv re-bills Northwind's overage at cost plus 10%, so its statements show money.
 """
 
 from __future__ import annotations

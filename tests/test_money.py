@@ -296,3 +296,23 @@ def test_the_demo_bills_northwinds_october_overage(prefect_api: str, tmp_path: P
     assert [
         (k, c, a) for _, k, c, _, a, _, _ in lines(warehouse, dt.date(2025, 9, 1))["northwind"]
     ] == [("overage", 120, Decimal("59.40"))]
+
+
+@pytest.mark.parametrize("kind", ["link", "folder"])
+def test_a_billing_file_that_is_a_link_or_a_folder_stops_the_run(kind: str, tmp_path: Path) -> None:
+    data = scenario(tmp_path / "agency")
+    billing = data / "config" / "billing.csv"
+    billing.unlink()
+    if kind == "link":  # another agency's policies must not be read
+        (tmp_path / "elsewhere.csv").write_text(CONFIG["config/billing.csv"])
+        billing.symlink_to(tmp_path / "elsewhere.csv")
+    else:
+        billing.mkdir()
+    warehouse = tmp_path / "w" / "w.duckdb"
+    store = ingest_store_path(warehouse)
+    with pytest.raises(ConfigError) as raised:
+        result = ingest(data, store)
+        build(store, warehouse, RunParams(dt.date(2025, 11, 10)), result.current_config)
+    said = str(raised.value)
+    assert said.startswith("config/billing.csv") and "\n" not in said, said
+    assert not warehouse.exists()

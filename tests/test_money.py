@@ -186,8 +186,10 @@ def test_a_closed_month_keeps_its_money_and_the_statement_shows_it(billed) -> No
     (data / "config" / "billing.csv").write_text(
         CONFIG["config/billing.csv"].replace("atcost,,at_cost,,", "atcost,,cost_plus,100,")
     )
+    # buyer's block repriced, and a block for buyer dated in October, after its close
     (data / "config" / "grants.csv").write_text(
         CONFIG["config/grants.csv"].replace("block,0.30", "block,0.90")
+        + "zoominfo,buyer,P-3,purchase,20,2025-10-20,,late block,0.25\n"
     )
     for rel, text_ in exports("atcost", "2025-10-30", 2, 90_000).items():
         (data / rel).write_text(text_)
@@ -199,6 +201,26 @@ def test_a_closed_month_keeps_its_money_and_the_statement_shows_it(billed) -> No
         (1, "overage", 2, Decimal("0.4500"), Decimal("1.80"),
          "2 credits × $0.4500 × 2 = $1.80", "cost_plus"),
     ]  # fmt: skip
+    # The late block is billed in November, marked late: 20 x 0.25 = 5.00
+    ((_, kind, credits, price, amount, arithmetic, policy),) = lines(warehouse, NOVEMBER)["buyer"]
+    assert (kind, credits, price, amount, policy) == (
+        "purchase",
+        20,
+        Decimal("0.2500"),
+        Decimal("5.00"),
+        "at_cost",
+    )
+    assert arithmetic == "20 credits × $0.2500 = $5.00"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    (description,) = con.execute(
+        "SELECT description FROM invoice_lines WHERE client_id = 'buyer' AND month = ?",
+        [NOVEMBER],
+    ).fetchall()[0]
+    con.close()
+    assert (
+        description
+        == "ZoomInfo: purchased block P-3 of 20 credits (late, for October 2025), at cost"
+    )
     # The issued statement is written again as it was.
     done = run("statements", "2025-10", *where, "--pdf", env=env)
     assert done.returncode == 0

@@ -27,6 +27,8 @@ c) Bluepoint's November file has two IDs Excel cut to 1.3E+09 and one empty ID;
 d) a listing row with a day-first date (31/10/2025 17:40) naming a 10-row file;
 e) a byte-identical copy of a Harbor View file saved as "... (1).csv";
 f) a usage summary row with "n/a" credits; users.csv has a typo'd client id.
+
+billing.csv re-bills Northwind's overage at cost plus 10%, so its statements show money.
 """
 
 from __future__ import annotations
@@ -513,6 +515,13 @@ def write_demo(root: Path) -> None:
         "config/reversals.csv": b"vendor,ticket,reference,credits,reversed_on\n"
         + f"6sense,6S-CASE-1042,{sixsense.reversed_contact},1,2025-10-20\n".encode(),
     }
+    # How the agency re-bills: Northwind's overage at cost plus 10% (October: 40 ZoomInfo
+    # credits x 0.45 x 1.1 = 19.80, 9 6sense credits x 0.90 x 1.1 = 8.91), Harbor View at
+    # cost, Bluepoint's first 200 ZoomInfo credits beyond its own included each month.
+    files["config/billing.csv"] = (
+        b"client_id,vendor,policy,markup_percent,included_credits\n"
+        b"northwind,,cost_plus,10,\nharborview,,at_cost,,\nbluepoint,zoominfo,included,,200\n"
+    )
     files.update(sixsense.files)
     files.update(apollo_files())
     for month in ("2025-08", "2025-09", "2025-10", "2025-11"):

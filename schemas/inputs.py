@@ -69,6 +69,22 @@ class Grants(pa.DataFrameModel):
     effective_on: dt.date = pa.Field(nullable=False)
     expires_on: dt.date = pa.Field(nullable=True)
     note: str = pa.Field(nullable=True)
+    # A purchased block's own price, where the vendor sold it at one (else the contract's).
+    price_per_credit: float = pa.Field(ge=0, nullable=True)
+
+
+BILLING_POLICIES = ["at_cost", "cost_plus", "included"]
+
+
+class Billing(pa.DataFrameModel):
+    """config/billing.csv: how the agency re-bills a client's credits (one row per client,
+    or per client and vendor): at cost, cost plus a markup, or included up to a cap."""
+
+    client_id: str = pa.Field(nullable=False, metadata={"parse": "key"})
+    vendor: str = pa.Field(nullable=True, metadata={"parse": "key"})  # blank: every vendor
+    policy: str = pa.Field(isin=BILLING_POLICIES, nullable=False, metadata={"parse": "key"})
+    markup_percent: float = pa.Field(ge=0, nullable=True)
+    included_credits: int = pa.Field(ge=0, nullable=True)
 
 
 class Reversals(pa.DataFrameModel):
@@ -199,6 +215,7 @@ SOURCES: tuple[Source, ...] = (
     ),
     Source("grants", "config", "config/grants.csv", Grants, "grants", True),
     Source("reversals", "config", "config/reversals.csv", Reversals, "reversals", True),
+    Source("billing", "config", "config/billing.csv", Billing, "billing", True),
     Source(
         "zoominfo_downloads",
         "zoominfo",

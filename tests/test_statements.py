@@ -261,13 +261,14 @@ def test_each_statement_prints_on_its_own_a4_pages(october, browser) -> None:  #
 
 
 def test_what_the_client_owes_shows_with_its_arithmetic(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
-    """invoice_lines is written by hand here, into a copy of a demo warehouse, in the shape
-    the money mart publishes: two lines for Northwind, none for Bluepoint."""
+    """invoice_lines is replaced by hand here, in a copy of a demo warehouse, keeping the
+    shape the money mart publishes: two lines for Northwind, none for Bluepoint (the mart's
+    own figures: tests/test_money.py)."""
     warehouse = tmp_path / "w.duckdb"
     run_pipeline(REPO / "data" / "demo", warehouse, dt.date(2025, 11, 10)).close()
     con = duckdb.connect(str(warehouse))
     con.execute("""
-        CREATE TABLE invoice_lines (
+        CREATE OR REPLACE TABLE invoice_lines (
             vendor VARCHAR, client_id VARCHAR, month DATE, line_no INTEGER, line_kind VARCHAR,
             description VARCHAR, credits BIGINT, unit_price DECIMAL(12,4),
             amount DECIMAL(14,2), currency VARCHAR, arithmetic VARCHAR, policy VARCHAR)

@@ -104,6 +104,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("daily_charges", "daily_charges.sql"),
     ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7
     ("client_overconsumption", "client_overconsumption.sql"),  # rule 6
+    ("invoice_lines", close.invoice_lines),  # money; rule 8: a closed month's as frozen
     ("pace_forecast", "pace_forecast.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
     ("closed_statements", close.closed_statements),  # rule 8: statements as issued
@@ -141,6 +142,7 @@ PARQUET_PARTITIONS = {
     "pool_overconsumption": None,
     "pace_forecast": None,
     "closed_statements": "month",
+    "invoice_lines": "month",
     "clients": None,
     "quarantine": None,
     "ingest_manifest": None,
@@ -160,6 +162,7 @@ PUBLISHED = [
     "pool_overconsumption",
     "pace_forecast",
     "closed_statements",
+    "invoice_lines",
     "clients",
     "quarantine",
     "ingest_manifest",

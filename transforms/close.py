@@ -1,7 +1,8 @@
 """DOMAIN rule 8, period close: a closed month never changes.
 
-Closing a month freezes its monthly balances and the ledger entries booked in it (in the
-ingest store: closed_months, frozen_balances, frozen_entries). Every later build computes
+Closing a month freezes its monthly balances, the ledger entries booked in it and its
+invoice lines (in the ingest store: closed_months, frozen_balances, frozen_entries,
+frozen_invoice_lines). Every later build computes
 the ledger afresh, then:
 
 - ``book_late_entries`` (before monthly_balances): entries of a closed month are the frozen
@@ -163,6 +164,61 @@ def use_frozen_balances(con: duckdb.DuckDBPyConnection) -> int:
     return 1
 
 
+# A closed month's invoice lines as its close froze them (the shape of invoice_lines).
+FROZEN_INVOICE_LINES_DDL = """
+CREATE TABLE frozen_invoice_lines (
+    vendor VARCHAR, client_id VARCHAR, month DATE, line_no INTEGER, line_kind VARCHAR,
+    description VARCHAR, credits BIGINT, unit_price DECIMAL(12,4), markup_percent DECIMAL(9,4),
+    amount DECIMAL(14,2), currency VARCHAR, arithmetic VARCHAR, policy VARCHAR, lot_id VARCHAR
+)
+"""
+
+
+def invoice_lines(con: duckdb.DuckDBPyConnection) -> int:
+    """The invoice_lines mart (models/billing/invoice_lines.sql): the open months' lines
+    priced from the configuration now, a closed month's as its close froze them (none for
+    a month closed before invoice lines were kept: its statements were issued without)."""
+    tables = {
+        t
+        for (t,) in con.sql(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ingest'"
+        ).fetchall()
+    }
+    closed = "SELECT month FROM ingest.closed_months"
+    if "closed_months" not in tables:
+        closed = "SELECT NULL::DATE AS month WHERE false"
+    con.execute(f"CREATE TEMP VIEW invoice_closed_months AS {closed}")
+    frozen = "frozen_invoice_lines" in tables
+    if frozen:
+        con.execute("CREATE TEMP VIEW frozen_invoice_lines AS FROM ingest.frozen_invoice_lines")
+    else:
+        con.execute(FROZEN_INVOICE_LINES_DDL.replace("CREATE TABLE", "CREATE TEMP TABLE"))
+    con.execute((MODELS / "billing" / "invoice_lines.sql").read_text())
+    con.execute("DROP VIEW invoice_closed_months")
+    con.execute(f"DROP {'VIEW' if frozen else 'TABLE'} frozen_invoice_lines")
+    return 1
+
+
+def _freeze_invoice_lines(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
+    """The month's invoice lines, as the statements the close issues show them, kept with
+    the frozen month: later prices, policies or late files never change them."""
+    published = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'published' "
+        "AND table_name = 'invoice_lines'"
+    ).fetchall()[0][0]
+    if not published:
+        return
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS frozen_invoice_lines AS "
+        "SELECT * FROM published.invoice_lines WHERE false"
+    )
+    con.execute(
+        "INSERT INTO frozen_invoice_lines BY NAME SELECT * FROM published.invoice_lines "
+        "WHERE month = ?",
+        [month],
+    )
+
+
 class IssuedStatement(NamedTuple):
     """A client's statement as the close issues it: the bytes kept, and their hash."""
 
@@ -276,6 +332,7 @@ def close_month(
             "SELECT * FROM published.ledger_entries WHERE booking_month = ?",
             [month],
         )
+        _freeze_invoice_lines(con, month)
         con.execute("INSERT INTO closed_months VALUES (?, ?, ?)", [month, closed_at, as_of])
         if issue is not None:
             record_closed_statements(con, month, closed_at, issued)

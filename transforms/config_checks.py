@@ -5,6 +5,8 @@ is used (config.sql). These are not: a config file rejected whole, or a contract
 a row that cannot be used, or two contracts of one vendor covering the same day. Building
 on them would bill charges against the wrong pool (or all as overage) and publish it, so
 the run stops with one line naming the file and rows, and the published warehouse stays.
+So does a billing.csv row that cannot be used: a client's statement would go out, final
+at the close, without what it owes or with the wrong amount.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.inputs import SOURCE_BY_NAME
+from schemas.inputs import SOURCE_BY_NAME, VENDORS
 from transforms.config_errors import ConfigError
 
 SHOWN = 3  # problems named in the message; the count says if there are more
@@ -38,6 +40,7 @@ def check_config(store: Path, current_config: dict[str, str | None]) -> None:
             ).fetchall()
             if status and status[0][0] == "rejected":
                 raise ConfigError(_message(path, [f"the file is rejected: {status[0][1]}"]))
+        _check_billing(con, current_config)
         contracts = current_config.get("contracts")
         if contracts is None:
             return
@@ -88,3 +91,64 @@ def check_config(store: Path, current_config: dict[str, str | None]) -> None:
             raise ConfigError(_message(path, ["no contract rows (every charge would be overage)"]))
     finally:
         con.close()
+
+
+# A billing.csv row that cannot be used as written, and why (policy and its columns).
+BILLING_ROW_PROBLEMS = """
+SELECT row_number, CASE
+    WHEN client_id NOT IN (SELECT client_id FROM stg_clients WHERE file_id = $clients)
+        THEN format('client_id ''{}'' is not in clients.csv', client_id)
+    WHEN vendor IS NOT NULL AND NOT list_contains($vendors, vendor)
+        THEN format('vendor ''{}'' is not one of {} (leave it blank for every vendor)',
+                    vendor, array_to_string($vendors, ', '))
+    WHEN policy = 'cost_plus' AND markup_percent IS NULL
+        THEN 'policy cost_plus needs a markup_percent'
+    WHEN policy = 'included' AND included_credits IS NULL
+        THEN 'policy included needs included_credits (the credits a month included)'
+    WHEN policy = 'at_cost' AND markup_percent IS NOT NULL
+        THEN 'policy at_cost takes no markup_percent (cost_plus adds one)'
+    WHEN policy <> 'included' AND included_credits IS NOT NULL
+        THEN format('included_credits is for policy included only (this row is {})', policy)
+    WHEN row_number <> min(row_number) OVER (PARTITION BY client_id, coalesce(vendor, ''))
+        THEN format('row {} already sets the policy of {}{}',
+                    min(row_number) OVER (PARTITION BY client_id, coalesce(vendor, '')),
+                    client_id, CASE WHEN vendor IS NULL THEN '' ELSE ' for ' || vendor END)
+    END AS problem
+FROM stg_billing WHERE file_id = $billing
+"""
+
+
+def _check_billing(con: duckdb.DuckDBPyConnection, current_config: dict[str, str | None]) -> None:
+    """billing.csv: every row usable, and a price for every credit it bills."""
+    billing = current_config.get("billing")
+    if billing is None:
+        return
+    path = SOURCE_BY_NAME["billing"].pattern
+    problems = [
+        f"row {n}: {reason}"
+        for n, reason in con.execute(
+            "SELECT row_number, reason FROM ingest_quarantine WHERE file_id = ? ORDER BY 1",
+            [billing],
+        ).fetchall()
+    ]
+    problems += [
+        f"row {n}: {problem}"
+        for n, problem in con.execute(
+            f"SELECT * FROM ({BILLING_ROW_PROBLEMS}) WHERE problem IS NOT NULL ORDER BY 1",
+            {"clients": current_config.get("clients"), "vendors": VENDORS, "billing": billing},
+        ).fetchall()
+    ]
+    # Credits are billed at the contract's price: a contract without one cannot be billed.
+    problems += [
+        f"row {n}: {vendor} contract {contract} has no price_per_credit in contracts.csv "
+        "to bill from"
+        for n, vendor, contract in con.execute(
+            "SELECT b.row_number, k.vendor, k.contract_id FROM stg_billing b "
+            "JOIN stg_contracts k ON k.file_id = $contracts AND k.price_per_credit IS NULL "
+            "AND (b.vendor IS NULL OR b.vendor = k.vendor) WHERE b.file_id = $billing "
+            "ORDER BY 1, 2",
+            {"contracts": current_config.get("contracts"), "billing": billing},
+        ).fetchall()
+    ]
+    if problems:
+        raise ConfigError(_message(path, problems))

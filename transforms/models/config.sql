@@ -103,6 +103,11 @@ SELECT
             THEN format('grant_id {} is already used by row {}', grant_id, first_row)
         WHEN expires_on <= effective_on
             THEN 'expires_on must be after effective_on'
+        -- A gift, earned or adjustment lot costs the client nothing: a price on one is a
+        -- purchase written with the wrong kind, or a price in the wrong row.
+        WHEN price_per_credit IS NOT NULL AND kind <> 'purchase'
+            THEN format('price_per_credit is for purchase grants only (this one is {}); '
+                        'leave it blank or make the kind purchase', kind)
     END AS problem
 FROM grants;
 
@@ -121,6 +126,14 @@ FROM (
     JOIN current_config_files c ON c.source = 'reversals' AND c.file_id = s.file_id
 )
 WHERE row_number <> first_row;
+
+-- How the agency re-bills each client (transforms/config_checks.py stops the run on any
+-- row it cannot use, so these rows are all usable): a row naming a vendor beats the
+-- client's row for every vendor.
+CREATE TABLE cfg_billing AS
+SELECT s.*
+FROM ingest.stg_billing s
+JOIN current_config_files c ON c.source = 'billing' AND c.file_id = s.file_id;
 
 CREATE TABLE config_quarantine AS
 SELECT file_id, row_number, problem AS reason FROM cfg_clients_checked WHERE problem IS NOT NULL

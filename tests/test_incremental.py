@@ -26,7 +26,8 @@ from tests.test_duplicates import FILES
 from tests.test_properties import examples, files, models
 from tests.test_reconciliation import MIXED
 from transforms import build as full_build
-from transforms.build import PARQUET_STATE, PUBLISHED, RunParams, build, parquet_dir
+from transforms import runner
+from transforms.build import PARQUET_STATE, RunParams, build, parquet_dir
 from transforms.close import close_month
 from transforms.ingest import ingest, ingest_store_path
 
@@ -60,7 +61,7 @@ def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
     con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
     out = {}
-    for table in PUBLISHED:
+    for table in [m.name for m in runner.models().published]:
         columns = ", ".join(
             f'"{c}"'
             for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE b.{table})").fetchall()

@@ -3,10 +3,10 @@
 The warehouse is built in a new file next to the published one and swapped in with one
 ``os.replace`` once every audit passes. A reader who has the old file open keeps reading
 it undisturbed (and never blocks the swap); a crash leaves the published file as it was.
-Models run in the order of ``STEPS``: read them top to bottom to follow a file from the
-ingest store to a mart. A night that only appends runs the same steps on its new files and
-adds their rows to a copy of the published file (transforms/incremental.py); this module
-is the full rebuild, and what both share.
+Models run in the order their declarations give (transforms/runner.py). A night that only
+appends runs the same models on its new files and adds their rows to a copy of the
+published file (transforms/incremental.py); this module is the full rebuild, and what both
+share.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -31,122 +30,19 @@ import duckdb
 
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import header_config
-from transforms import close, ledger
+from transforms import close
 from transforms.config_checks import check_config
 from transforms.failpoints import failpoint
 from transforms.filenames import file_stems
+from transforms.runner import MODELS, grain_audit, models
 from transforms.sqltext import sql_identifier, sql_string
 
-MODELS = Path(__file__).parent / "models"
-
-
-def _union_of_adapters(
-    con: duckdb.DuckDBPyConnection, kind: str, tables: set[str], columns: str
-) -> None:
-    """vendor_<kind>: every adapter's <kind>_<vendor> table that exists, unioned; ``columns``
-    (typed NULLs) give its shape when none does."""
-    parts = [f"SELECT * FROM {kind}_{v}" for v in VENDORS if f"{kind}_{v}" in tables]
-    con.execute(
-        f"CREATE TABLE vendor_{kind} AS "
-        + " UNION ALL BY NAME ".join([*parts, f"SELECT {columns} WHERE false"])
-    )
-
-
-def vendor_adapters(con: duckdb.DuckDBPyConnection) -> int:
-    """Run each vendor's adapter (models/vendors/<vendor>.sql), then union what they give:
-    records_<vendor> as vendor_records, quarantine_<vendor> (if any) as vendor_quarantine, and
-    files_<vendor> (if any: the file each export's records are traced to, by export_id and
-    file_id, when that is not simply the file loaded under the file_id) as vendor_files.
-    records_<vendor> and vendor_records are views, as is exported_records: the records are
-    materialised once, by ledger.mark_charges (materialising the adapters' records as well
-    cost 1 s at 10M records)."""
-    for vendor in VENDORS:
-        con.execute((MODELS / "vendors" / f"{vendor}.sql").read_text())
-    tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
-    records = [f"SELECT * FROM records_{v}" for v in VENDORS]
-    con.execute("CREATE VIEW vendor_records AS " + " UNION ALL BY NAME ".join(records))
-    _union_of_adapters(
-        con,
-        "quarantine",
-        tables,
-        "NULL::VARCHAR AS file_id, NULL::BIGINT AS row_number, NULL::VARCHAR AS reason",
-    )
-    _union_of_adapters(
-        con,
-        "files",
-        tables,
-        "NULL::VARCHAR AS export_id, NULL::VARCHAR AS file_id, NULL::VARCHAR AS source_file",
-    )
-    return len(VENDORS)
-
-
-# (name, what it does): a .sql file in models/ or a function.
-STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
-    ("config", "config.sql"),  # current config, unusable rows to quarantine
-    ("clients", "clients.sql"),
-    ("vendors", vendor_adapters),  # each vendor's files -> records in one shape
-    ("exported_records", "exported_records.sql"),  # records -> clients
-    ("charges", ledger.mark_charges),  # rule 2: charged or free re-export
-    ("watermarks", "watermarks.sql"),  # where the next incremental night starts
-    ("lots", "lots.sql"),  # rule 1: baseline and granted lots
-    ("reversals", "reversals.sql"),  # rule 5: which charges a reversal undoes
-    ("lot_draws", ledger.burn_lots),  # rules 3 and 5: burn order, overage, credits given back
-    ("ledger_entries", "ledger_entries.sql"),  # rule 4: forfeits; all movements
-    ("late_entries", close.book_late_entries),  # rule 8: closed months keep their entries
-    ("credit_lots", "credit_lots.sql"),
-    ("monthly_balances", "monthly_balances.sql"),  # rule 9
-    ("closed_balances", close.use_frozen_balances),  # rule 8: closed months never change
-    ("forfeitures", "forfeitures.sql"),
-    ("duplicate_reexports", "duplicate_reexports.sql"),  # re-exports and repeats
-    ("disputes", "disputes.sql"),  # what to ask the vendor to reverse
-    ("purchase_counts", "purchase_counts.sql"),
-    ("purchase_quality", "purchase_quality.sql"),
-    ("daily_charges", "daily_charges.sql"),
-    ("vendor_reconciliation", "vendor_reconciliation.sql"),  # rule 7
-    ("client_overconsumption", "client_overconsumption.sql"),  # rule 6
-    ("pace_forecast", "pace_forecast.sql"),
-    ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
-    ("closed_statements", close.closed_statements),  # rule 8: statements as issued
-]
-
-# Intermediates that no later step reads, dropped as soon as the step named has run. Each
-# holds every record (about 1 GB at 10M records); past the memory limit DuckDB spills to
-# disk, and at 10M records keeping them cost 30 s of a 75 s build.
-RELEASE_AFTER: dict[str, list[str]] = {
-    "charges": ["exported_records", "vendor_records", *(f"records_{v}" for v in VENDORS)],
-    "ledger_entries": ["lot_draws", "run_draws"],
-    "daily_charges": ["charges", "records_by_seq"],
-}
-
-# Steps of a full rebuild that write the ledger straight into the new file: it is the one
-# published table as big as the records, and building it in memory, then copying it into
-# the file, cost 2 s more at 10M records. Later steps read it through a view.
-WRITTEN_IN_PLACE = ["ledger_entries", "late_entries"]
-
 # Table macros published with the marts (created after the build's own tables are dropped).
-MACROS = ["balance_at.sql"]
+MACROS = sorted((MODELS / "macros").glob("*.sql"))
 
-# Marts also written as Parquet for other tools, partitioned by this month column.
-PARQUET_PARTITIONS = {
-    "monthly_balances": "month",
-    "ledger_entries": "booking_month",
-    "forfeitures": "month",
-    "credit_lots": None,
-    "duplicate_reexports": "month",
-    "disputes": "month",
-    "daily_charges": None,
-    "purchase_quality": "month",
-    "vendor_reconciliation": None,
-    "client_overconsumption": "month",
-    "pool_overconsumption": None,
-    "pace_forecast": None,
-    "closed_statements": "month",
-    "clients": None,
-    "quarantine": None,
-    "ingest_manifest": None,
-}
-
-PUBLISHED = [
+# The data dictionary's order: the ledger and what is built from it, then the inputs'
+# accounts. A published table not named here comes after them, by name.
+DICTIONARY_ORDER = [
     "ledger_entries",
     "monthly_balances",
     "forfeitures",
@@ -211,30 +107,28 @@ def run_lock(warehouse: Path) -> Iterator[None]:
             lock.truncate()
 
 
-def _catalog() -> dict[str, dict[str, str]]:
-    with open(MODELS / "catalog.toml", "rb") as f:
-        return tomllib.load(f)
-
-
 def _audits(con: duckdb.DuckDBPyConnection) -> list[str]:
     failures = []
-    for audit in sorted((MODELS / "audits").glob("*.sql")):
-        rows = con.sql(audit.read_text()).fetchall()
+    # The grains declared, on the ledger entries to audit (see finish).
+    grains = grain_audit(models(), {"ledger_entries": "entries_to_audit"})
+    audits = [(a.stem, a.read_text()) for a in (MODELS / "audits").glob("*.sql")]
+    for name, sql in sorted([*audits, ("grains", grains)]):
+        rows = con.sql(sql).fetchall()
         if rows:
-            failures.append(f"{audit.stem}: {len(rows)} rows break it, e.g. {rows[:3]}")
+            failures.append(f"{name}: {len(rows)} rows break it, e.g. {rows[:3]}")
     return failures
 
 
 def describe_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Table and column comments, readable from DuckDB itself (duckdb_columns())."""
-    catalog = _catalog()
-    for table in PUBLISHED:
-        docs = catalog[table]
-        con.execute(f"COMMENT ON TABLE {table} IS {sql_string(docs['_table'])}")
+    for model in models().published:
+        table, docs = model.name, model.columns
+        con.execute(f"COMMENT ON TABLE {table} IS {sql_string(model.description)}")
         columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
         missing = [c for c in columns if c not in docs]
         if missing:
-            raise AuditFailed(f"{table}: columns {missing} have no description in catalog.toml")
+            where = model.path.relative_to(MODELS)
+            raise AuditFailed(f"{table}: columns {missing} have no description in {where}")
         for column in columns:
             con.execute(
                 f"COMMENT ON COLUMN {table}.{sql_identifier(column)} IS {sql_string(docs[column])}"
@@ -349,7 +243,7 @@ def _intact(folder: Path, files: dict[str, int]) -> bool:
 def _write_parquet(
     con: duckdb.DuckDBPyConnection, out: Path, previous: Path, changed: dict[str, set[str]]
 ) -> None:
-    """Every table of PARQUET_PARTITIONS as Parquet under ``out``. A partition whose rows are
+    """Every published table with a Parquet copy, under ``out``. A partition whose rows are
     those of the ``previous`` folder's (same fingerprint, files intact) is hard-linked from
     it, not written again: a night touches a month or two, the history stays as it was.
     ``changed`` names, for some tables, the only partitions that can differ from the previous
@@ -366,7 +260,7 @@ def _write_parquet(
     # of 524,288 rows a partition made the ledger's copy a fifth slower (10M records: 6.4 s,
     # not 5.2) than smaller, more frequent flushes, which still give row groups of ~85k rows.
     con.execute("SET partitioned_write_flush_threshold = 50000")
-    for table, month in PARQUET_PARTITIONS.items():
+    for table, month in models().parquet().items():
         target = out / table
         kept: dict[str, dict[str, Any]] = {}
         was_parts: dict[str, dict[str, Any]] = old.get(table, {})
@@ -491,7 +385,7 @@ def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
         "SELECT table_name, comment FROM duckdb_tables() "
         "WHERE database_name = current_database() ORDER BY table_name"
     ).fetchall()
-    order = {t: i for i, t in enumerate(PUBLISHED)}
+    order = {t: i for i, t in enumerate(DICTIONARY_ORDER)}
     for table, comment in sorted(tables, key=lambda t: order.get(t[0], len(order))):
         lines += [
             f"## {table}",
@@ -515,7 +409,8 @@ def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
     if macros:
         lines += ["## Table macros", ""]
         lines += [
-            f"- `{m}(at_time TIMESTAMP)`: see transforms/models/{MACROS[0]}" for (m,) in macros
+            f"- `{m}(at_time TIMESTAMP)`: see transforms/models/{MACROS[0].relative_to(MODELS)}"
+            for (m,) in macros
         ]
         lines.append("")
     return "\n".join(lines)
@@ -708,27 +603,6 @@ def connect(
     return con
 
 
-def run_step(
-    con: duckdb.DuckDBPyConnection,
-    name: str,
-    step: str | Callable[[duckdb.DuckDBPyConnection], int],
-) -> None:
-    """One step of STEPS, then drop what no later step reads."""
-    failpoint(f"build:step:{name}")
-    try:
-        if isinstance(step, str):
-            con.execute((MODELS / step).read_text())
-        else:
-            step(con)
-    except duckdb.Error as exc:
-        raise RuntimeError(f"step {name} failed: {exc}") from exc
-    for table in RELEASE_AFTER.get(name, []):
-        is_view = con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]
-        ).fetchall()[0][0]
-        con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {table}")
-
-
 def closed_months(con: duckdb.DuckDBPyConnection) -> list[str]:
     if not close.has_closed_months_table(con):
         return []
@@ -772,7 +646,10 @@ def finish(
     failures = _audits(con)
     if failures:
         raise AuditFailed("; ".join(failures))
-    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in PUBLISHED}
+    return {
+        m.name: con.execute(f"SELECT count(*) FROM {m.name}").fetchall()[0][0]
+        for m in models().published
+    }
 
 
 def write_side_dirs(
@@ -846,33 +723,35 @@ def full_rebuild(
     with work.publishing(con):
         con.execute("ATTACH ? AS warehouse", [str(work.building)])
         clock.done("setup")
-        for name, step in STEPS:
-            if name in WRITTEN_IN_PLACE:
+        plan = models()
+        in_place = [m.name for m in plan.order if m.kind == "in_place"]
+        for model in plan.order:
+            if model.kind == "in_place":
                 # Created in the new file; the build's own tables are still found.
                 con.execute("USE warehouse")
                 con.execute("SET search_path = 'warehouse.main,memory.main'")
-            run_step(con, name, step)
-            if name in WRITTEN_IN_PLACE:
+            plan.run(con, model)
+            if model.kind == "in_place":
                 con.execute("USE memory")
-            if name == WRITTEN_IN_PLACE[-1]:
-                con.execute("CREATE VIEW ledger_entries AS FROM warehouse.ledger_entries")
-            clock.done(name)
+                con.execute(f"CREATE VIEW {model.name} AS FROM warehouse.{model.name}")
+            plan.release(con, model)
+            clock.done(model.name)
         counts = finish(con, params, current_config, f"full rebuild: {reason}")
         clock.done("audits")
         con.execute("DETACH ingest")
         failpoint("build:write")
-        for table in PUBLISHED:
-            if table != "ledger_entries":
-                con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
+        for table in [m.name for m in plan.published if m.name not in in_place]:
+            con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
         con.execute("USE warehouse")
         for macro in MACROS:
-            con.execute((MODELS / macro).read_text())
+            con.execute(macro.read_text())
         describe_tables(con)
         con.execute("USE memory")
         con.execute("CHECKPOINT warehouse")
         clock.done("write warehouse file")
         write_side_dirs(con, work, parquet)
-        con.execute("DROP VIEW ledger_entries")
+        for table in in_place:
+            con.execute(f"DROP VIEW {table}")
         con.execute("DETACH warehouse")
         clock.done("write disputes and parquet")
     return counts

@@ -35,6 +35,7 @@ import duckdb
 from transforms import build as full
 from transforms import close, ledger
 from transforms.failpoints import failpoint
+from transforms.runner import models
 
 # Sources whose new files an incremental night takes: every vendor file. A configuration
 # change can change any past decision.
@@ -495,7 +496,10 @@ def build_night(
         new_files = _night_files(con)
         nothing_new = not new_files and params.as_of == run["as_of"]
         if nothing_new:  # what a build would write is what is published
-            counts = {t: _one(con, f"SELECT count(*) FROM warehouse.{t}") for t in full.PUBLISHED}
+            counts = {
+                m.name: _one(con, f"SELECT count(*) FROM warehouse.{m.name}")
+                for m in models().published
+            }
     except BaseException:
         con.close()
         work.discard()
@@ -509,7 +513,9 @@ def build_night(
         con.execute("DELETE FROM build_files")
         con.execute(f"INSERT INTO build_files {full.BUILD_FILES} FROM night_files")
         clock.done("setup")
-        for name, step in full.STEPS:
+        plan = models()
+        for model in plan.order:
+            name = model.name
             if name == "charges":
                 _check_listings(con)
                 _check_after_watermarks(con, run)
@@ -521,15 +527,15 @@ def build_night(
                 # Past this point the night is incremental: it writes into the copy.
                 failpoint("build:write")
                 _load_prior_draws(con)
-                full.run_step(con, name, lambda c: ledger.burn_lots(c, "lots_left"))
-            elif name == "late_entries":
-                # No closed month can change (checked): the published entries stand.
-                if full.closed_months(con):
-                    close.create_first_open(con)
+                plan.run(con, model, step=lambda c: ledger.burn_lots(c, "lots_left"))
             else:
-                full.run_step(con, name, step)
+                # The ledger's close (late entries) is not run: no closed month can change
+                # (checked), so the published entries stand.
+                plan.run(con, model, then=name != "ledger_entries")
             if name == "ledger_entries":
                 changed["ledger_entries"] = _merge_ledger(con)
+                if full.closed_months(con):
+                    close.create_first_open(con)
             elif name == "duplicate_reexports":
                 changed["duplicate_reexports"] = _merge_duplicates(con)
             elif name == "daily_charges":
@@ -539,15 +545,16 @@ def build_night(
                     "INSERT INTO purchase_counts SELECT vendor, client_id, month, "
                     "email_confidence, contacts, credits FROM warehouse.purchase_quality"
                 )
-            elif name == "quarantine":
+            elif name == "ingest_manifest":
                 _add_quarantine(con)
             elif name == "watermarks":
                 _watermarks(con)
+            plan.release(con, model)
             clock.done(name)
         counts = full.finish(con, params, current_config, "incremental")
         clock.done("audits")
         con.execute("DETACH ingest")
-        for table in full.PUBLISHED:
+        for table in [m.name for m in models().published]:
             if table not in MERGED:
                 con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
                 con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")

@@ -163,7 +163,7 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
 ) -> None:
     """A mart whose rows come month by month is copied with one COPY per month, any other
     with one partitioned COPY: the two give the same folders and rows."""
-    from transforms import build as build_module
+    from transforms import parquet as parquet_module
     from transforms.build import RunParams, build, parquet_dir
     from transforms.ingest import ingest, ingest_store_path
     from transforms.runner import models
@@ -173,7 +173,7 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
     config = ingest(data, store).current_config
     copies = {}
     for clustered in (True, False):
-        monkeypatch.setattr(build_module, "_clustered", lambda *_, c=clustered: c)
+        monkeypatch.setattr(parquet_module, "_clustered", lambda *_, c=clustered: c)
         warehouse = tmp_path / f"w-{clustered}.duckdb"
         build(store, warehouse, RunParams(AS_OF), config, incremental=False)
         folder = parquet_dir(warehouse)
@@ -198,7 +198,7 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
 
 
 def test_a_mart_counts_as_clustered_only_when_its_months_come_in_runs() -> None:
-    from transforms.build import _clustered
+    from transforms.parquet import _clustered
 
     con = duckdb.connect()
     con.execute(

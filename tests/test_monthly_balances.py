@@ -289,7 +289,7 @@ def test_data_dictionary_in_docs_is_current(warehouse) -> None:  # type: ignore[
     `creditrecon dictionary > docs/data-dictionary.md` after changing a model's declaration
     (transforms/models/<area>/<name>.toml)."""
     from tests.conftest import REPO
-    from transforms.build import data_dictionary
+    from transforms.dictionary import data_dictionary
 
     assert (REPO / "docs" / "data-dictionary.md").read_text() == data_dictionary(warehouse) + "\n"
 

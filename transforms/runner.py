@@ -46,7 +46,7 @@ MODELS = Path(__file__).parent / "models"
 # Folders of models/ that hold no models: the vendors' adapters (run by the vendor_records
 # model), the audits, and the table macros published with the marts.
 NOT_MODELS = ("vendors", "audits", "macros")
-# What the build database holds before any model runs (transforms/build.py connect).
+# What the build database holds before any model runs (transforms/pipeline.py connect).
 BUILD_INPUTS = frozenset(
     {
         "current_config_files",
@@ -61,6 +61,8 @@ BUILD_INPUTS = frozenset(
     }
 )
 KINDS = ("table", "view", "in_place", "merged", "recomputed")
+# Table macros published with the marts (created after the build's own tables are dropped).
+MACROS = sorted((MODELS / "macros").glob("*.sql"))
 
 Step = Callable[[duckdb.DuckDBPyConnection], object]
 

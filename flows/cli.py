@@ -433,7 +433,7 @@ def dictionary(
         raise fail("dictionary", f"{warehouse} does not exist; run `creditrecon nightly` first")
     import duckdb
 
-    from transforms.build import data_dictionary
+    from transforms.dictionary import data_dictionary
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from transforms.build import MODELS
+from transforms.runner import grain_audit, models
 
 
 def grains(entry_ids: list[str]) -> list[tuple[object, ...]]:
@@ -16,7 +16,9 @@ def grains(entry_ids: list[str]) -> list[tuple[object, ...]]:
     con.execute(
         "CREATE TABLE entries_to_audit AS SELECT unnest(?::VARCHAR[]) AS entry_id", [entry_ids]
     )
-    return con.sql((MODELS / "audits" / "grains.sql").read_text()).fetchall()
+    con.execute("CREATE TABLE closed_statements (month DATE, client_id VARCHAR)")
+    audit = grain_audit(models(), {"ledger_entries": "entries_to_audit"})
+    return con.sql(audit).fetchall()
 
 
 def test_the_grain_audit_counts_every_repeated_entry_id() -> None:

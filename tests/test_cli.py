@@ -14,7 +14,7 @@ import httpx
 
 from tests.conftest import write_folder
 from tests.test_monthly_balances import EXPECTED, LISTING, SCENARIO, contacts
-from transforms.build import STEPS
+from transforms.runner import models
 
 CREDITRECON = str(Path(sys.executable).parent / "creditrecon")
 
@@ -117,7 +117,7 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     ]
     assert timed == [
         "setup",
-        *(name for name, _ in STEPS),
+        *(m.name for m in models().order),
         "audits",
         "write warehouse file",
         "write disputes and parquet",

@@ -113,7 +113,8 @@ def parquet_inodes(folder: Path) -> dict[str, int]:
 def test_a_night_rewrites_only_the_parquet_partitions_whose_rows_changed(tmp_path: Path) -> None:
     """March's export arrives a night late: only March's partitions (and the unpartitioned
     tables that changed) are written again; January and February are the same files."""
-    from transforms.build import PARQUET_PARTITIONS, parquet_dir
+    from transforms.build import parquet_dir
+    from transforms.runner import models
 
     data = write_folder(tmp_path / "d", {k: v for k, v in SCENARIO.items() if "e7.csv" not in k})
     warehouse = tmp_path / "w.duckdb"
@@ -139,7 +140,7 @@ def test_a_night_rewrites_only_the_parquet_partitions_whose_rows_changed(tmp_pat
     # Linked or written, the Parquet copy holds exactly the warehouse's rows.
     con = duckdb.connect(str(warehouse), read_only=True)
     folder = parquet_dir(warehouse)
-    for table in PARQUET_PARTITIONS:
+    for table in models().parquet():
         columns = ", ".join(
             f'"{c}"::VARCHAR'
             for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()
@@ -162,16 +163,17 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
 ) -> None:
     """A mart whose rows come month by month is copied with one COPY per month, any other
     with one partitioned COPY: the two give the same folders and rows."""
-    from transforms import build as build_module
-    from transforms.build import PARQUET_PARTITIONS, RunParams, build, parquet_dir
+    from transforms import parquet as parquet_module
+    from transforms.build import RunParams, build, parquet_dir
     from transforms.ingest import ingest, ingest_store_path
+    from transforms.runner import models
 
     data = write_folder(tmp_path / "d", SCENARIO)
     store = ingest_store_path(tmp_path / "w.duckdb")
     config = ingest(data, store).current_config
     copies = {}
     for clustered in (True, False):
-        monkeypatch.setattr(build_module, "_clustered", lambda *_, c=clustered: c)
+        monkeypatch.setattr(parquet_module, "_clustered", lambda *_, c=clustered: c)
         warehouse = tmp_path / f"w-{clustered}.duckdb"
         build(store, warehouse, RunParams(AS_OF), config, incremental=False)
         folder = parquet_dir(warehouse)
@@ -185,7 +187,7 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
                     "hive_partitioning = true, union_by_name = true) ORDER BY ALL"
                 ).fetchall(),
             )
-            for table in PARQUET_PARTITIONS
+            for table in models().parquet()
         }
     assert copies[True] == copies[False]
     assert copies[True]["ledger_entries"][0] == [
@@ -196,7 +198,7 @@ def test_parquet_written_a_month_at_a_time_or_partitioned_holds_the_same_files(
 
 
 def test_a_mart_counts_as_clustered_only_when_its_months_come_in_runs() -> None:
-    from transforms.build import _clustered
+    from transforms.parquet import _clustered
 
     con = duckdb.connect()
     con.execute(

@@ -25,10 +25,11 @@ from tests.reference_model import Model
 from tests.test_duplicates import FILES
 from tests.test_properties import examples, files, models
 from tests.test_reconciliation import MIXED
-from transforms import build as full_build
-from transforms.build import PARQUET_STATE, PUBLISHED, RunParams, build, parquet_dir
+from transforms import pipeline, runner
+from transforms.build import RunParams, build
 from transforms.close import close_month
 from transforms.ingest import ingest, ingest_store_path
+from transforms.parquet import PARQUET_STATE, parquet_dir
 
 LISTING = (
     "Export ID,Export Name,File Name,Exported By,Export Date,Export Type,Records,Credits Used\n"
@@ -60,7 +61,7 @@ def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
     con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
     con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
     out = {}
-    for table in PUBLISHED:
+    for table in [m.name for m in runner.models().published]:
         columns = ", ".join(
             f'"{c}"'
             for (c,) in con.sql(f"SELECT column_name FROM (DESCRIBE b.{table})").fetchall()
@@ -341,13 +342,13 @@ def test_an_incremental_result_failing_an_audit_is_rebuilt_in_full(
     warehouse = tmp_path / "w.duckdb"
     write_folder(data, exports("L1", ("E1", "2025-01-05 10:00:00", [1, 2], 2)))
     night(data, warehouse, dt.date(2025, 1, 10), 12)
-    real_audits = full_build._audits
+    real_audits = pipeline._audits
 
     def audits_failing_incremental_nights(con: duckdb.DuckDBPyConnection) -> list[str]:
         tables = {t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
         return ["injected: breaks a rule"] if "night_entry_ids" in tables else real_audits(con)
 
-    monkeypatch.setattr(full_build, "_audits", audits_failing_incremental_nights)
+    monkeypatch.setattr(pipeline, "_audits", audits_failing_incremental_nights)
     write_folder(data, exports("L2", ("E2", "2025-01-20 09:00:00", [3], 1)))
     assert night(data, warehouse, dt.date(2025, 1, 25), 12) == (
         "full rebuild: the incremental result failed an audit (injected: breaks a rule)"

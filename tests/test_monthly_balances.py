@@ -286,9 +286,10 @@ def test_reexport_window_is_twelve_months_from_the_last_charge(tmp_path: Path) -
 
 def test_data_dictionary_in_docs_is_current(warehouse) -> None:  # type: ignore[no-untyped-def]
     """docs/data-dictionary.md is what `creditrecon dictionary` prints: regenerate it with
-    `creditrecon dictionary > docs/data-dictionary.md` after changing catalog.toml."""
+    `creditrecon dictionary > docs/data-dictionary.md` after changing a model's declaration
+    (transforms/models/<area>/<name>.toml)."""
     from tests.conftest import REPO
-    from transforms.build import data_dictionary
+    from transforms.dictionary import data_dictionary
 
     assert (REPO / "docs" / "data-dictionary.md").read_text() == data_dictionary(warehouse) + "\n"
 

@@ -5,12 +5,12 @@ invoice lines (in the ingest store: closed_months, frozen_balances, frozen_entri
 frozen_invoice_lines). Every later build computes
 the ledger afresh, then:
 
-- ``book_late_entries`` (before monthly_balances): entries of a closed month are the frozen
+- ``book_late_entries`` (ledger_entries' ``then``): entries of a closed month are the frozen
   ones. Where the fresh ledger differs for a closed month (data that came late, a config
   change), the difference is booked in the first open month as entries of the same type,
   marked ``late_for_month``, with entry ids ``late:<entry>:<month>``. Differences already
   booked by an earlier open month (and frozen with it) are not booked twice.
-- ``use_frozen_balances`` (after monthly_balances): closed months show their frozen rows;
+- ``use_frozen_balances`` (monthly_balances' ``then``): closed months show their frozen rows;
   the first open month opens with the last closed month's frozen closing balance. Because
   the late entries carry exactly the difference between the fresh and frozen ledgers, the
   first open month still satisfies opening + granted + reversed - consumed - forfeited =
@@ -125,10 +125,8 @@ def book_late_entries(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def use_frozen_balances(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute("ALTER TABLE monthly_balances ADD COLUMN is_closed BOOLEAN DEFAULT false")
-    con.execute("""
-        ALTER TABLE monthly_balances ADD COLUMN late_charged_credits BIGINT DEFAULT 0
-    """)
+    """monthly_balances as the close leaves them (its is_closed and late_charged_credits,
+    false and 0 from the model, are set here for closed months and the first open one)."""
     if not _has_closed(con):
         return 0
     con.execute("""

@@ -1,7 +1,7 @@
 """Checks of the agency's configuration that stop a run before it builds anything.
 
 Most config problems are one row's: that row is quarantined with its reason and the rest
-is used (config.sql). These are not: a config file rejected whole, or a contracts file with
+is used (models/config/). These are not: a config file rejected whole, or a contracts file with
 a row that cannot be used, or two contracts of one vendor covering the same day. Building
 on them would bill charges against the wrong pool (or all as overage) and publish it, so
 the run stops with one line naming the file and rows, and the published warehouse stays.

@@ -18,8 +18,8 @@ published:
   from the merged ledger by the same models as a full rebuild.
 
 Anything else raises ``NotIncremental`` with the reason, and the caller rebuilds in full
-(transforms/build.py). The full rebuild is the reference: tests/test_incremental.py runs
-random nights both ways and compares every published table.
+(transforms/build.py chooses). The full rebuild is the reference: tests/test_incremental.py
+runs random nights both ways and compares every published table.
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from transforms import build as full
-from transforms import close, ledger
+from transforms import close, ledger, pipeline
+from transforms.dictionary import describe_tables
 from transforms.failpoints import failpoint
+from transforms.parquet import parquet_dir
+from transforms.publish import Workspace
+from transforms.runner import models
 
 # Sources whose new files an incremental night takes: every vendor file. A configuration
 # change can change any past decision.
@@ -53,7 +57,7 @@ MERGED = ("ledger_entries", "duplicate_reexports")
 
 
 class NotIncremental(Exception):
-    """This night cannot be added to the published warehouse; rebuild in full."""
+    """This night cannot be added to the published warehouse; rebuild in pipeline."""
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
@@ -74,14 +78,14 @@ def _published_run(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def _check_run(
     con: duckdb.DuckDBPyConnection,
-    params: full.RunParams,
+    params: pipeline.RunParams,
     current_config: dict[str, str | None],
 ) -> dict[str, Any]:
     """Same code, parameters, configuration and closed months as the published build."""
     run = _published_run(con)
     if (run["creditrecon_version"], run["pipeline_fingerprint"]) != (
-        full.version("creditrecon"),
-        full.pipeline_fingerprint(),
+        version("creditrecon"),
+        pipeline.pipeline_fingerprint(),
     ):
         raise NotIncremental("the pipeline changed since the published build")
     if (run["reporting_timezone"], run["reexport_window_months"]) != (
@@ -93,7 +97,7 @@ def _check_run(
         raise NotIncremental(f"as-of date {params.as_of} is before the published {run['as_of']}")
     if json.loads(run["config_files"]) != current_config:
         raise NotIncremental("the configuration changed")
-    if json.loads(run["closed_months"]) != full.closed_months(con):
+    if json.loads(run["closed_months"]) != pipeline.closed_months(con):
         raise NotIncremental("a month was closed since")
     if _one(con, "SELECT count(*) FROM warehouse.ledger_entries WHERE late_for_month IS NOT NULL"):
         raise NotIncremental("the ledger holds entries booked late for a closed month")
@@ -283,7 +287,7 @@ def _load_prior_draws(con: duckdb.DuckDBPyConnection) -> None:
     # Lots open after the watermark and into the first open month: the only ones the
     # night's records (all later than both) can draw on or change the forfeit of. Lots that
     # expired earlier keep their published entries (frozen ones, for a closed month).
-    closed = full.closed_months(con)
+    closed = pipeline.closed_months(con)
     con.execute(
         """
         CREATE TABLE lots_open AS
@@ -457,7 +461,7 @@ def _watermarks(con: duckdb.DuckDBPyConnection) -> None:
 def build_night(
     store: Path,
     warehouse: Path,
-    params: full.RunParams,
+    params: pipeline.RunParams,
     current_config: dict[str, str | None],
     parquet: bool = True,
     on_step: Callable[[str, float], None] | None = None,
@@ -465,7 +469,7 @@ def build_night(
     """Add the night's new files to the published warehouse; publish the result like a full
     rebuild does (a new file swapped in once audited). Returns row counts and what it did.
     Raises NotIncremental, before anything is published, when the night must be rebuilt in
-    full.
+    pipeline.
 
     The published file is copied (bytes, not through DuckDB: an analyst's connection, even a
     read-write one, does not block a copy) and the copy is attached as ``warehouse``. Until
@@ -474,10 +478,10 @@ def build_night(
     """
     if not warehouse.exists():
         raise NotIncremental("nothing is published yet")
-    if parquet and not full.parquet_dir(warehouse).exists():
+    if parquet and not parquet_dir(warehouse).exists():
         raise NotIncremental("the Parquet copy is missing")
-    clock = full.Clock(on_step)
-    work = full.Workspace(warehouse)
+    clock = pipeline.Clock(on_step)
+    work = Workspace(warehouse)
     work.clear_stale()
     why = work.changed_since_published()
     if why:
@@ -487,7 +491,7 @@ def build_night(
     if why:
         work.discard()
         raise NotIncremental(why)
-    con = full.connect(store, work, params, current_config)
+    con = pipeline.connect(store, work, params, current_config)
     try:
         con.execute("ATTACH ? AS warehouse", [str(work.building)])
         clock.done("copy warehouse file")
@@ -495,7 +499,10 @@ def build_night(
         new_files = _night_files(con)
         nothing_new = not new_files and params.as_of == run["as_of"]
         if nothing_new:  # what a build would write is what is published
-            counts = {t: _one(con, f"SELECT count(*) FROM warehouse.{t}") for t in full.PUBLISHED}
+            counts = {
+                m.name: _one(con, f"SELECT count(*) FROM warehouse.{m.name}")
+                for m in models().published
+            }
     except BaseException:
         con.close()
         work.discard()
@@ -507,9 +514,11 @@ def build_night(
     changed: dict[str, set[str]] = {}
     with work.publishing(con):
         con.execute("DELETE FROM build_files")
-        con.execute(f"INSERT INTO build_files {full.BUILD_FILES} FROM night_files")
+        con.execute(f"INSERT INTO build_files {pipeline.BUILD_FILES} FROM night_files")
         clock.done("setup")
-        for name, step in full.STEPS:
+        plan = models()
+        for model in plan.order:
+            name = model.name
             if name == "charges":
                 _check_listings(con)
                 _check_after_watermarks(con, run)
@@ -521,15 +530,15 @@ def build_night(
                 # Past this point the night is incremental: it writes into the copy.
                 failpoint("build:write")
                 _load_prior_draws(con)
-                full.run_step(con, name, lambda c: ledger.burn_lots(c, "lots_left"))
-            elif name == "late_entries":
-                # No closed month can change (checked): the published entries stand.
-                if full.closed_months(con):
-                    close.create_first_open(con)
+                plan.run(con, model, step=lambda c: ledger.burn_lots(c, "lots_left"))
             else:
-                full.run_step(con, name, step)
+                # The ledger's close (late entries) is not run: no closed month can change
+                # (checked), so the published entries stand.
+                plan.run(con, model, then=name != "ledger_entries")
             if name == "ledger_entries":
                 changed["ledger_entries"] = _merge_ledger(con)
+                if pipeline.closed_months(con):
+                    close.create_first_open(con)
             elif name == "duplicate_reexports":
                 changed["duplicate_reexports"] = _merge_duplicates(con)
             elif name == "daily_charges":
@@ -539,24 +548,25 @@ def build_night(
                     "INSERT INTO purchase_counts SELECT vendor, client_id, month, "
                     "email_confidence, contacts, credits FROM warehouse.purchase_quality"
                 )
-            elif name == "quarantine":
+            elif name == "ingest_manifest":
                 _add_quarantine(con)
             elif name == "watermarks":
                 _watermarks(con)
+            plan.release(con, model)
             clock.done(name)
-        counts = full.finish(con, params, current_config, "incremental")
+        counts = pipeline.finish(con, params, current_config, "incremental")
         clock.done("audits")
         con.execute("DETACH ingest")
-        for table in full.PUBLISHED:
+        for table in [m.name for m in models().published]:
             if table not in MERGED:
                 con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
                 con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
         con.execute("USE warehouse")
-        full.describe_tables(con)
+        describe_tables(con)
         con.execute("USE memory")
         con.execute("CHECKPOINT warehouse")
         clock.done("write warehouse file")
-        full.write_side_dirs(con, work, parquet, changed)
+        pipeline.write_side_dirs(con, work, parquet, changed)
         con.execute("DROP VIEW ledger_entries; DROP VIEW duplicate_reexports")
         con.execute("DETACH warehouse")
         clock.done("write disputes and parquet")

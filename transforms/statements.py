@@ -15,10 +15,8 @@ explained in the first open month's statement.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +28,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from transforms.close import IssuedStatement
+from transforms.csvsafe import csv_text
 from transforms.filenames import file_stems
 from transforms.settings import Agency, logo_data_uri
 
@@ -292,22 +291,14 @@ def chart(history: list[dict[str, Any]]) -> Chart | None:
     )
 
 
-def _safe_cell(value: object) -> object:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def statement_csv(client: str, name: str, month: dt.date, vendors: list[VendorMonth]) -> str:
     """The statement's figures as CSV: a row per vendor, every field."""
     keys = [k for k, _ in FIELDS]
-    text = io.StringIO(newline="")
-    w = csv.writer(text)
-    w.writerow(["client", "client_name", "month", "vendor", *keys])
-    for v in vendors:
-        cells = [client, name, f"{month:%Y-%m}", v.vendor]
-        w.writerow([_safe_cell(x) for x in cells] + [v.figures[k] for k in keys])
-    return text.getvalue()
+    header = ["client", "client_name", "month", "vendor", *keys]
+    rows = [
+        [client, name, f"{month:%Y-%m}", v.vendor, *(v.figures[k] for k in keys)] for v in vendors
+    ]
+    return csv_text([header, *rows])
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

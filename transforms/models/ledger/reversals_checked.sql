@@ -1,18 +1,3 @@
--- DOMAIN rule 5, first half: which charges a reversal gives credits back for.
--- A reference is an Export ID (all of that export's charges) or a record ID (its latest
--- charge before the reversal). Reversals of one target are applied in date order, each
--- taking the target's most recent charges not yet reversed. A reversal that matches no
--- charge, or asks for more credits than are left to reverse, is quarantined, not applied.
--- Grain of reversal_targets: one row per (reversal, charge it may undo).
--- Reads: ingest.stg_reversals, charges.
-
-CREATE TABLE cfg_reversals AS
-SELECT s.*, f.path AS source_file, f.ingested_at
-FROM ingest.stg_reversals s
-JOIN current_config_files c ON c.source = 'reversals' AND c.file_id = s.file_id
-JOIN ingest.ingest_files f ON f.file_id = s.file_id AND f.status = 'loaded'
-WHERE (s.file_id, s.row_number) NOT IN (SELECT (file_id, row_number) FROM cfg_reversal_repeats);
-
 CREATE TABLE reversals_checked AS
 WITH by_export AS (
     SELECT r.file_id, r.row_number, 'export:' || c.vendor || ':' || c.export_id AS target,
@@ -88,36 +73,3 @@ SELECT
 FROM ordered
 UNION ALL BY NAME
 SELECT * FROM refused;
-
--- The reversals applied, each covering [reversed_upto - credits, reversed_upto) of its
--- target's charged credits counted back from the most recent.
-CREATE TABLE reversals AS
-SELECT
-    file_id, row_number, vendor, client_id, ticket, reference, target, target_export, target_seq, credits,
-    reversed_on, reversed_on::TIMESTAMP AS reversed_at, reversed_upto - credits AS undo_from,
-    reversed_upto AS undo_to, source_file, ingested_at
-FROM reversals_checked WHERE problem IS NULL;
-
--- The charges each target may undo, in undo order: most recent first.
-CREATE TABLE reversal_targets AS
-WITH targets AS (
-    SELECT DISTINCT target, vendor, target_export, target_seq FROM reversals
-),
-members AS (
-    SELECT t.target, c.seq, c.credits, c.exported_at
-    FROM targets t
-    JOIN charges c ON c.vendor = t.vendor AND c.export_id = t.target_export AND c.is_charge
-    UNION ALL
-    SELECT t.target, c.seq, c.credits, c.exported_at
-    FROM targets t JOIN charges c ON c.seq = t.target_seq
-)
-SELECT
-    target,
-    seq,
-    credits,
-    sum(credits) OVER (PARTITION BY target ORDER BY exported_at DESC, seq DESC
-                       ROWS UNBOUNDED PRECEDING) - credits AS undo_position
-FROM members;
-
-CREATE TABLE reversals_quarantine AS
-SELECT file_id, row_number, problem AS reason FROM reversals_checked WHERE problem IS NOT NULL;

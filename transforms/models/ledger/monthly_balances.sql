@@ -87,7 +87,11 @@ SELECT
     coalesce(f.forfeited_credits, 0)::BIGINT AS forfeited_credits,
     coalesce(e.closing, 0)::BIGINT AS closing_balance,
     coalesce(f.free_reexports, 0)::BIGINT AS free_reexports,
-    m.month = date_trunc('month', getvariable('as_of')) AS is_open_month
+    m.month = date_trunc('month', getvariable('as_of')) AS is_open_month,
+    -- Rule 8: the close (transforms/close.py use_frozen_balances) shows a closed month as
+    -- frozen, and counts what was charged late for one in the first open month.
+    false AS is_closed,
+    0::BIGINT AS late_charged_credits
 FROM months m
 LEFT JOIN edges e USING (vendor, client_id, month)
 LEFT JOIN flows f USING (vendor, client_id, month)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo_data import write_demo
+from generators.demo_data import write_demo
 from tests.conftest import REPO, rows, run_pipeline
 
 DEMO = REPO / "data" / "demo"

@@ -1,7 +1,7 @@
 """The demo data folder shipped in data/demo: an agency sharing one ZoomInfo subscription,
 one 6sense contract and one Apollo plan among its clients.
 
-    python -m flows.demo_data data/demo
+    python -m generators.demo_data data/demo
 
 Deterministic (fixed seed): running it twice writes the same bytes. Four clients from
 August to 10 November 2025; Bluepoint exactly as in the agency's note (1,000 a month,

@@ -41,6 +41,9 @@ WITH firsts AS (
         FROM charges h
         LEFT JOIN record_files rf
           ON rf.file_id = h.file_id AND rf.export_id IS NOT DISTINCT FROM h.export_id
+        -- repeat purchases are per_row, rows charging their own credits: the others are
+        -- left out before the join
+        WHERE h.row_credits IS NOT NULL
         UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number

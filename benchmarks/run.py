@@ -153,7 +153,7 @@ def machine() -> str:
 
 def folder(out: Path, records: int, shape: str) -> tuple[Path, dict[str, int]]:
     """The generated folder of that size and shape (written once) and what it holds."""
-    from flows.synthetic import generate
+    from generators.synthetic import generate
 
     root = out / f"{shape}-{records}"
     data = root / "data"
@@ -189,7 +189,7 @@ class Measured:
 
 
 def measure(out: Path, records: int, shape: str, repeat: int) -> Measured:
-    from flows.synthetic import add_day
+    from generators.synthetic import add_day
 
     data, generated = folder(out, records, shape)
     root = data.parent

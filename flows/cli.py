@@ -454,7 +454,7 @@ def generate(
     ] = False,
 ) -> None:
     """Write a synthetic data folder of any size, laid out like a real one."""
-    from flows.synthetic import generate as write
+    from generators.synthetic import generate as write
 
     counts = write(out, records=records, clients=clients, months=months, seed=seed, narrow=narrow)
     console.print(f"wrote {out}: {counts}")

@@ -6,12 +6,20 @@ the raw text is parsed (`schemas.parse`), ``metadata={"parse": ...}`` refines th
 user names, months), and its checks say what a parsed value must satisfy. A non-nullable
 field is a required header: a file without it is quarantined whole. Header spellings live
 in ``schemas/headers/<vendor>.toml``, not here.
+
+A vendor may instead declare its inputs in that TOML (``[inputs.<kind>]``: the inbox
+folder, a description and each column's type, whether it is required and its bounds):
+``declared_sources`` builds the same model from it, so adding such a vendor touches no
+Python. The hand-written models below are for checks a declaration cannot say.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
+import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandera.polars as pa
 
@@ -242,6 +250,75 @@ SOURCES: tuple[Source, ...] = (
     Source("sixsense_usage", "6sense", "inbox/6sense/usage/*.csv", SixSenseUsage, "usage"),
     Source("apollo_usage", "apollo", "inbox/apollo/usage/*.csv", ApolloUsage, "usage"),
 )
+
+HEADERS_DIR = Path(__file__).parent / "headers"
+
+# The types a declared column may have, and what each is parsed to (schemas/parse.py):
+# key (trimmed, lower case), id (a record ID), period (a month), utc_offset:<column> (the
+# offset that datetime column's text carried, in minutes east of UTC).
+COLUMN_TYPES: dict[str, type] = {
+    "text": str,
+    "key": str,
+    "id": str,
+    "file_name": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "date": dt.date,
+    "period": dt.date,
+    "datetime": dt.datetime,
+}
+COLUMN_KEYS = {"type", "required", "min", "max", "values"}
+
+
+def declared_model(name: str, where: str, spec: dict[str, typing.Any]) -> type[pa.DataFrameModel]:
+    """The pandera model an ``[inputs.<kind>]`` table declares (``where`` names it in errors)."""
+    columns = spec.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        raise ValueError(f"{where}: no [columns]")
+    namespace: dict[str, typing.Any] = {"__doc__": spec.get("description"), "__annotations__": {}}
+    for column, declared in columns.items():
+        unknown = set(declared) - COLUMN_KEYS if isinstance(declared, dict) else {"(not a table)"}
+        if unknown:
+            raise ValueError(f"{where}.columns.{column}: unknown {', '.join(sorted(unknown))}")
+        kind = declared.get("type", "text")
+        if kind.startswith("utc_offset:") and kind.removeprefix("utc_offset:") in columns:
+            python_type: type = int
+        elif kind in COLUMN_TYPES:
+            python_type = COLUMN_TYPES[kind]
+        else:
+            raise ValueError(f"{where}.columns.{column}: unknown type {kind!r}")
+        checks = {
+            check: declared[key]
+            for key, check in (("min", "ge"), ("max", "le"), ("values", "isin"))
+            if key in declared
+        }
+        namespace["__annotations__"][column] = python_type
+        namespace[column] = pa.Field(
+            nullable=not declared.get("required", False), metadata={"parse": kind}, **checks
+        )
+    return type(name, (pa.DataFrameModel,), namespace)
+
+
+def declared_sources() -> list[Source]:
+    """The inputs vendors declare in their header TOML, ``[inputs.<kind>]`` (staged as
+    stg_<vendor>_<kind>, header spellings in the TOML's ``[<kind>]``)."""
+    out = []
+    for path in sorted(HEADERS_DIR.glob("*.toml")):
+        with open(path, "rb") as f:
+            inputs = tomllib.load(f).get("inputs", {})
+        vendor = path.stem
+        for kind, spec in inputs.items():
+            where = f"schemas/headers/{path.name}: [inputs.{kind}]"
+            if not isinstance(spec.get("inbox"), str):
+                raise ValueError(f'{where}: no inbox folder (inbox = "inbox/{vendor}/...")')
+            name = f"{vendor}_{kind}"
+            model = declared_model("".join(p.title() for p in name.split("_")), where, spec)
+            out.append(Source(name, vendor, spec["inbox"], model, kind))
+    return out
+
+
+SOURCES += tuple(declared_sources())
 
 VENDORS = sorted({s.vendor for s in SOURCES if s.vendor != "config"})
 

@@ -42,6 +42,41 @@ def header_config(vendor: str) -> dict[str, typing.Any]:
         return tomllib.load(f)
 
 
+CHARGE_RULES = ("first_in_window", "per_row")
+
+
+@dataclass(frozen=True)
+class VendorRules:
+    """What the shared rules need to know of a vendor, from its header TOML's ``[vendor]``
+    and ``[charging]``: no shared model or page names a vendor."""
+
+    vendor: str
+    name: str  # as clients know it, on statements
+    rule: str  # first_in_window or per_row (DOMAIN rule 2)
+    # per_row only: a record charged again is a repeat purchase (duplicate_reexports,
+    # disputable); without it rows are not matched to one another.
+    repeat_purchases: bool
+
+
+@cache
+def vendor_rules(vendor: str) -> VendorRules:
+    config = header_config(vendor)
+    charging = config.get("charging", {})
+    rule = charging.get("rule")
+    if rule not in CHARGE_RULES:
+        raise ValueError(
+            f"schemas/headers/{vendor}.toml: [charging] rule must be one of "
+            f"{', '.join(CHARGE_RULES)}, not {rule!r}"
+        )
+    repeats = charging.get("repeat_purchases", False)
+    if not isinstance(repeats, bool) or (repeats and rule != "per_row"):
+        raise ValueError(
+            f"schemas/headers/{vendor}.toml: [charging] repeat_purchases is true or false, "
+            "and true only with rule = per_row (a first_in_window repeat is a re-export)"
+        )
+    return VendorRules(vendor, str(config.get("vendor", {}).get("name", vendor)), rule, repeats)
+
+
 @dataclass(frozen=True)
 class Field:
     name: str

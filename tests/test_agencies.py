@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.synthetic import generate
+from generators.synthetic import generate
 from tests.conftest import REPO
 from tests.prefect_server import PREFECT, PrefectServer, prefect_server, quiet_prefect_env
 

@@ -1,6 +1,7 @@
 """The demo folder the repo ships: Bluepoint as in the agency's note, and the rest of the
 story the demo tells (a client over its allocation, an unknown user, re-exports, mess, a
-6sense contract pool and an Apollo plan beside ZoomInfo, a reason for every difference)."""
+6sense contract pool, an Apollo plan and a Lusha plan beside ZoomInfo, a reason for every
+difference)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo_data import write_demo
+from generators.demo_data import write_demo
 from tests.conftest import REPO, rows, run_pipeline
 
 DEMO = REPO / "data" / "demo"
@@ -167,6 +168,27 @@ def test_apollo_beside_zoominfo(demo) -> None:  # type: ignore[no-untyped-def]
     ]
 
 
+def test_lusha_from_november(demo) -> None:  # type: ignore[no-untyped-def]
+    got = [
+        tuple(r.values())
+        for r in rows(
+            demo,
+            "SELECT client_id, month::VARCHAR, available_credits, charged_credits, "
+            "closing_balance, free_reexports FROM monthly_balances WHERE vendor = 'lusha'",
+        )
+    ]
+    # 30 a month from November: 12 contacts revealed (1 each), 3 of them again for free;
+    # 30 - 12 = 18 left on the 10th
+    assert got == [("crestline", "2025-11-01", 30, 12, 18, 3)]
+    (recon,) = rows(
+        demo,
+        "SELECT reported_credits, reported_from, computed_credits, reason "
+        "FROM vendor_reconciliation WHERE vendor = 'lusha'",
+    )
+    # Lusha's export: 12 x 1 + 3 x 0 = 12, as the rules charge
+    assert tuple(recon.values()) == (12, "usage export", 12, "reconciled: reported equals computed")
+
+
 def test_every_reconciliation_reason_has_a_row(demo) -> None:  # type: ignore[no-untyped-def]
     reasons = [
         (r["vendor"], r["user"], r["variance"], r["reason"])
@@ -202,7 +224,12 @@ def test_every_reconciliation_reason_has_a_row(demo) -> None:  # type: ignore[no
         "SELECT DISTINCT vendor FROM vendor_reconciliation WHERE reason LIKE 'reconciled%' "
         "ORDER BY 1",
     )
-    assert reconciled == [{"vendor": "6sense"}, {"vendor": "apollo"}, {"vendor": "zoominfo"}]
+    assert reconciled == [
+        {"vendor": "6sense"},
+        {"vendor": "apollo"},
+        {"vendor": "lusha"},
+        {"vendor": "zoominfo"},
+    ]
 
 
 def test_the_open_month_ahead(demo) -> None:  # type: ignore[no-untyped-def]

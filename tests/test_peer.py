@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.synthetic import generate
+from generators.synthetic import generate
 from tests.conftest import REPO, run_pipeline
 
 

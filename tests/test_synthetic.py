@@ -6,7 +6,7 @@ import datetime as dt
 import filecmp
 from pathlib import Path
 
-from flows.synthetic import add_day, generate
+from generators.synthetic import add_day, generate
 from tests.conftest import rows, run_pipeline
 
 

@@ -10,7 +10,8 @@ published:
 
 - rule 2: a record's latest charge (``prior_charges``, from the ledger's charge entries
   of the night's record keys): a new export of it is a free re-export while that window
-  lasts; for 6sense, a contact's first purchase, which a new one repeats;
+  lasts; at a vendor whose repeat purchases are matched, a record's first purchase, which
+  a new one repeats;
 - rules 3 and 4: what earlier nights drew from the lots still open at the watermark
   (``prior_lot_draws``): the night draws on what is left, and their forfeits are decided
   again;
@@ -33,6 +34,7 @@ from typing import Any
 
 import duckdb
 
+from schemas.inputs import SOURCES
 from transforms import close, ledger, pipeline
 from transforms.dictionary import describe_tables
 from transforms.failpoints import failpoint
@@ -42,14 +44,7 @@ from transforms.runner import models
 
 # Sources whose new files an incremental night takes: every vendor file. A configuration
 # change can change any past decision.
-NIGHT_SOURCES = {
-    "zoominfo_exports",
-    "zoominfo_downloads",
-    "zoominfo_usage",
-    "sixsense_purchases",
-    "sixsense_usage",
-    "apollo_usage",
-}
+NIGHT_SOURCES = {s.name for s in SOURCES if s.vendor != "config"}
 
 # Published tables the night changes in place (a few rows into millions); every other
 # published table is recomputed whole and replaces the published one.
@@ -137,42 +132,14 @@ def _night_files(con: duckdb.DuckDBPyConnection) -> int:
     return _one(con, "SELECT count(*) FROM night_files")
 
 
-def _check_listings(con: duckdb.DuckDBPyConnection) -> None:
-    """The night's listing rows name only the night's export files, and earlier listing rows
-    none of them: records already published keep their listing, and so their date and user."""
-    con.execute("""
-        CREATE TEMP TABLE night_loaded AS
-        SELECT DISTINCT file_id FROM night_files WHERE status = 'loaded'
-    """)
-    crossed = _one(
-        con,
-        """
-        SELECT count(*)
-        FROM zi_listings_checked lc
-        JOIN zi_export_files ef ON ef.file_name_key = lc.file_name
-        WHERE (lc.file_id IN (SELECT file_id FROM night_loaded))
-           <> (ef.file_id IN (SELECT file_id FROM night_loaded))
-        """,
-    )
-    if crossed:
-        raise NotIncremental("a listing names an export file delivered on another night")
-    relisted = _one(
-        con,
-        """
-        WITH night AS (
-            SELECT * FROM zi_listings_checked WHERE file_id IN (SELECT file_id FROM night_loaded)
-        ),
-        earlier AS (
-            SELECT * FROM zi_listings_checked
-            WHERE file_id NOT IN (SELECT file_id FROM night_loaded)
-        )
-        SELECT (SELECT count(*) FROM night JOIN earlier USING (export_id))
-             + (SELECT count(*) FROM night n
-                JOIN earlier e ON n.file_name = e.file_name)
-        """,
-    )
-    if relisted:
-        raise NotIncremental("a listing repeats an Export ID or File Name listed before")
+def _check_adapters(con: duckdb.DuckDBPyConnection) -> None:
+    """What each vendor's adapter says keeps the night's files from being added to what is
+    published (vendor_night_conflicts: e.g. a listing naming a file of another night)."""
+    conflict = con.sql(
+        "SELECT reason FROM vendor_night_conflicts ORDER BY vendor, reason LIMIT 1"
+    ).fetchall()
+    if conflict:
+        raise NotIncremental(conflict[0][0])
 
 
 def _check_after_watermarks(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
@@ -223,7 +190,7 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         FROM charge_entries
         GROUP BY ALL
     """)
-    # ZoomInfo: a record's latest charge, whose window a new export may fall in.
+    # first_in_window: a record's latest charge, whose window a new export may fall in.
     con.execute("""
         CREATE TEMP TABLE latest_charges AS
         SELECT vendor, record_type, record_key, last_at AS charged_at, last.*,
@@ -231,8 +198,9 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         FROM charged_keys
         WHERE vendor IN (SELECT vendor FROM vendor_rules WHERE rule = 'first_in_window')
     """)
-    # 6sense: a contact's first purchase. Bought more than once, the published repeats name
-    # it; bought once, its charge entries are it.
+    # Repeat purchases: a record's first purchase. Bought more than once, the published
+    # repeats name it; bought once, its charge entries are it. (One bought before only for 0
+    # credits has no entry: its adapter's night_conflicts send the night to a full rebuild.)
     con.execute("""
         CREATE TEMP TABLE first_purchases AS
         WITH repeated AS (
@@ -251,29 +219,13 @@ def _load_prior_charges(con: duckdb.DuckDBPyConnection) -> None:
         once AS (
             SELECT vendor, record_type, record_key, first_at AS charged_at, first.*,
                    first_at AS exported_at
-            FROM charged_keys WHERE vendor = '6sense'
+            FROM charged_keys
+            WHERE vendor IN (SELECT vendor FROM vendor_rules WHERE repeat_purchases)
         )
         SELECT * FROM repeated
         UNION ALL BY NAME
         SELECT * FROM once ANTI JOIN repeated USING (vendor, record_type, record_key)
     """)
-    # A purchase that cost 0 credits has no ledger entry: a contact bought before but found
-    # in neither leaves its first purchase unknown.
-    unknown = _one(
-        con,
-        """
-        SELECT count(*) FROM (
-            SELECT DISTINCT record_id(contact_id) AS contact_id
-            FROM ingest.stg_sixsense_purchases
-            WHERE record_id(contact_id) IN (
-                SELECT record_key FROM night_keys WHERE vendor = '6sense')
-              AND file_id NOT IN (SELECT file_id FROM night_loaded)
-        ) old
-        WHERE contact_id NOT IN (SELECT record_key FROM first_purchases)
-        """,
-    )
-    if unknown:
-        raise NotIncremental("a 6sense contact of the night was bought before for 0 credits")
     con.execute("""
         INSERT INTO prior_charges BY NAME
         SELECT *, -row_number() OVER (ORDER BY vendor, record_type, record_key) AS seq
@@ -520,7 +472,7 @@ def build_night(
         for model in plan.order:
             name = model.name
             if name == "charges":
-                _check_listings(con)
+                _check_adapters(con)
                 _check_after_watermarks(con, run)
                 _load_prior_charges(con)
                 clock.done("prior charges")

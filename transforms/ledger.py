@@ -25,7 +25,8 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
     """exported_records -> charges (is_charge, charge_seq of the charge that covers it).
 
     The vendor's rule (schemas/headers/<vendor>.toml, [charging]) says which applies:
-    first_in_window (ZoomInfo) or per_row (6sense: every row costs its own credits).
+    first_in_window (a record is charged once per window) or per_row (every row costs its
+    own credits).
     Returns the number of rounds (the longest charge chain of one record).
 
     ``charges`` is a view over ``records_by_seq``, the one table that holds every record
@@ -121,7 +122,7 @@ def mark_charges(con: duckdb.DuckDBPyConnection) -> int:
         WHERE m.seq <> m.charge_seq AND records_by_seq.rowid + 1 = m.seq
     """)
     # Every record without a mark charges itself: uncontested keys, and every row of the
-    # vendors charging each row (6sense, Apollo: each row is a charge of its own credits).
+    # vendors charging each row (per_row: each row is a charge of its own credits).
     con.execute("""
         CREATE VIEW charges AS
         SELECT rowid + 1 AS seq,
@@ -186,7 +187,7 @@ def burn_lots(con: duckdb.DuckDBPyConnection, lots: str = "lots") -> int:
     # time, so its client and its segment: its charges are one run in their account's
     # order, placed and matched to lots as one (a run is kept only if nothing else lies
     # between its first and last seq). Charges in no run (rows of vendors without exports,
-    # such as 6sense) are units of one. A unit's seq is its first charge's.
+    # such as purchase logs) are units of one. A unit's seq is its first charge's.
     con.execute("""
         CREATE TEMP TABLE export_runs AS
         SELECT exported_at, export_id, any_value(vendor) AS vendor,

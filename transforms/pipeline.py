@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.inputs import SOURCES, VENDORS
-from schemas.parse import header_config
+from schemas.parse import vendor_rules
 from transforms import close
 from transforms.disputes import write_disputes
 from transforms.parquet import write_parquet
@@ -132,10 +132,13 @@ def connect(
     config_rows = [[s, f] for s, f in current_config.items() if f is not None]
     if config_rows:
         con.executemany("INSERT INTO current_config_files VALUES (?, ?)", config_rows)
-    con.execute("CREATE TABLE vendor_rules (vendor VARCHAR, rule VARCHAR)")
+    con.execute(
+        "CREATE TABLE vendor_rules "
+        "(vendor VARCHAR, rule VARCHAR, repeat_purchases BOOLEAN, vendor_name VARCHAR)"
+    )
     con.executemany(
-        "INSERT INTO vendor_rules VALUES (?, ?)",
-        [[v, header_config(v)["charging"]["rule"]] for v in VENDORS],
+        "INSERT INTO vendor_rules VALUES (?, ?, ?, ?)",
+        [[r.vendor, r.rule, r.repeat_purchases, r.name] for r in map(vendor_rules, VENDORS)],
     )
     con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
     con.executemany(

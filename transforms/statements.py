@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from schemas.inputs import VENDORS
+from schemas.parse import vendor_rules
 from transforms.close import IssuedStatement
 from transforms.csvsafe import csv_text
 from transforms.filenames import file_stems
@@ -73,12 +75,13 @@ SHORT = {
 }
 CHART_MONTHS = 12  # at most this many months, the statement's and those before it
 
-VENDOR_NAMES = {"zoominfo": "ZoomInfo", "6sense": "6sense", "apollo": "Apollo"}
-
 
 def vendor_name(vendor: str) -> str:
-    """A vendor as clients know it (every page and sentence reads it from here)."""
-    return VENDOR_NAMES.get(vendor, vendor)
+    """A vendor as clients know it (every page and sentence reads it from here): the name in
+    its header TOML's [vendor]; a vendor this version has no adapter for keeps its id."""
+    if vendor not in VENDORS:
+        return vendor
+    return vendor_rules(vendor).name
 
 
 @dataclass
@@ -329,8 +332,8 @@ USAGE_BY_USER = """
     WHERE booking_month = ? AND entry_type IN ('consume', 'overage', 'reexport')
     GROUP BY ALL ORDER BY vendor, client_id, credits DESC, "user"
 """
-# An export as the vendor names it; a vendor with no export ids (6sense purchases, Apollo
-# usage) by the day and user.
+# An export as the vendor names it; a vendor with no export ids (purchase logs, usage
+# tables) by the day and user.
 USAGE_BY_EXPORT = """
     SELECT vendor, client_id,
            export_id AS export,

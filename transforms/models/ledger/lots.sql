@@ -44,7 +44,7 @@ baseline AS (
     WHERE a.monthly_credits > 0 AND cm.opens <= getvariable('as_of')
 ),
 contract_periods AS (
-    -- A contract that does not reset (6sense style): one lot per client for the whole
+    -- A contract that does not reset (reset = none): one lot per client for the whole
     -- period, holding the allocation in force when the client's lot opens. Credits change
     -- inside the period through grants, not through a new allocation row.
     SELECT c.vendor, c.contract_id, a.client_id, c.ends_on,

@@ -1,4 +1,4 @@
--- What to put in a support ticket. Grain: vendor x month x export (6sense: purchase file).
+-- What to put in a support ticket. Grain: vendor x month x export (without export ids: the file).
 CREATE TABLE disputes AS
 SELECT
     vendor,

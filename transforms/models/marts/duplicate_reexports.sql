@@ -1,18 +1,21 @@
 -- Credits the agency may not owe, and credits its people wasted. Grain: one re-export or
 -- duplicate: a record exported (or bought) again after its first charge.
---   free_reexport      ZoomInfo re-export inside the window: free by the rules;
---   charged_reexport   a free re-export the vendor charged anyway: its listing's Credits Used
---                      exceeds the export's new records, the excess laid on its re-exports
---                      in file order; disputable;
---   repeat_purchase    6sense: a contact the agency had already bought, bought again;
---                      charged, disputable.
+--   free_reexport      a re-export inside the window (rule first_in_window): free by the
+--                      rules;
+--   charged_reexport   a free re-export the vendor charged anyway: what it billed for the
+--                      export (vendor_billed) exceeds the export's new records, the excess
+--                      laid on its re-exports in file order; disputable;
+--   repeat_purchase    a record the agency had already bought, bought again, at a vendor
+--                      whose repeats are matched (rule per_row, repeat_purchases in its
+--                      header TOML); charged, disputable.
 -- cross_client: the repeat is by another client than the first charge.
 -- credits_reversed: what the vendor already gave back for the repeat's charge (reversals.csv);
 -- it is no longer disputable, so the agency never asks for the same credit twice.
 
 CREATE TABLE duplicate_reexports AS
 WITH firsts AS (
-    -- The charge each repeat comes after: ZoomInfo's window charge, 6sense's first purchase.
+    -- The charge each repeat comes after: the charge that opened a re-export's window, or a
+    -- repeat purchase's first purchase.
     SELECT c.seq, f.client_id AS first_client_id, f.export_id AS first_export_id,
            f.exported_at AS first_exported_at, f.source_file AS first_source_file,
            f.row_number AS first_source_row
@@ -38,31 +41,34 @@ WITH firsts AS (
         FROM charges h
         LEFT JOIN record_files rf
           ON rf.file_id = h.file_id AND rf.export_id IS NOT DISTINCT FROM h.export_id
+        -- repeat purchases are per_row, rows charging their own credits: the others are
+        -- left out before the join
+        WHERE h.row_credits IS NOT NULL
         UNION ALL  -- bought on an earlier night (incremental nights; empty in a full rebuild)
         SELECT seq, vendor, record_key, client_id, export_id, exported_at, source_file,
                row_number
         FROM prior_charges
     )
-    WHERE vendor = '6sense'
+    WHERE vendor IN (SELECT vendor FROM vendor_rules WHERE repeat_purchases)
     WINDOW w AS (PARTITION BY vendor, record_key ORDER BY exported_at, seq)
     QUALIFY row_number() OVER w > 1
 ),
 overcharged AS (
-    -- ZoomInfo exports whose listing charged more than their new records.
-    SELECT l.export_id, l.credits_used - coalesce(sum(c.credits), 0) AS excess
-    FROM zi_listings l
-    LEFT JOIN charges c ON c.vendor = 'zoominfo' AND c.export_id = l.export_id
-    GROUP BY l.export_id, l.credits_used
-    HAVING l.credits_used > coalesce(sum(c.credits), 0)
+    -- Exports the vendor billed more for than their new records.
+    SELECT b.vendor, b.export_id, b.credits_billed - coalesce(sum(c.credits), 0) AS excess
+    FROM vendor_billed b
+    LEFT JOIN charges c ON c.vendor = b.vendor AND c.export_id = b.export_id
+    GROUP BY b.vendor, b.export_id, b.credits_billed
+    HAVING b.credits_billed > coalesce(sum(c.credits), 0)
 ),
 ranked AS (
     -- The excess falls on an over-charged export's re-exports in file order. Only those
     -- are ranked: a window over every re-export, carrying all its columns, cost 1.8 s at 10M.
     SELECT c.seq, o.excess,
-           row_number() OVER (PARTITION BY c.export_id ORDER BY c.file_id, c.row_number)
-               AS reexport_rank
-    FROM charges c JOIN overcharged o USING (export_id)
-    WHERE c.vendor = 'zoominfo' AND NOT c.is_charge
+           row_number() OVER (PARTITION BY c.vendor, c.export_id
+                              ORDER BY c.file_id, c.row_number) AS reexport_rank
+    FROM charges c JOIN overcharged o USING (vendor, export_id)
+    WHERE NOT c.is_charge
 ),
 given_back AS (
     -- The part of each reversal's span [undo_from, undo_to) that falls on a charge's span.
@@ -90,15 +96,16 @@ repeats AS (
       ON rf.file_id = c.file_id AND rf.export_id IS NOT DISTINCT FROM c.export_id
     LEFT JOIN ranked k USING (seq)
     LEFT JOIN given_back g USING (seq)
-    -- every repeat is a re-export or a 6sense purchase: no need to probe other charges
-    WHERE NOT c.is_charge OR c.vendor = '6sense'
+    -- every repeat is a re-export (no charge) or a repeat purchase, a row charging its own
+    -- credits: no need to probe other charges
+    WHERE NOT c.is_charge OR c.row_credits IS NOT NULL
 )
 SELECT
     r.vendor,
     r.record_type,
     r.record_key,
     CASE
-        WHEN r.vendor = '6sense' THEN 'repeat_purchase'
+        WHEN r.is_charge THEN 'repeat_purchase'  -- a re-export is never a charge
         WHEN r.excess >= r.reexport_rank THEN 'charged_reexport'
         ELSE 'free_reexport'
     END AS kind,
@@ -115,11 +122,11 @@ SELECT
     r.source_file AS repeat_source_file,
     r.row_number AS repeat_source_row,
     r.client_id <> r.first_client_id AS cross_client,
-    r.vendor = '6sense' OR coalesce(r.excess >= r.reexport_rank, false) AS charged_by_vendor,
+    r.is_charge OR coalesce(r.excess >= r.reexport_rank, false) AS charged_by_vendor,
     r.credits_reversed::BIGINT AS credits_reversed,
     r.reversal_tickets,
     CASE
-        WHEN r.vendor = '6sense' THEN greatest(r.credits - r.credits_reversed, 0)
+        WHEN r.is_charge THEN greatest(r.credits - r.credits_reversed, 0)
         WHEN r.excess >= r.reexport_rank THEN 1
         ELSE 0
     END::BIGINT AS credits_disputable

@@ -1,5 +1,5 @@
 -- What a deliverable contact really cost. Grain: vendor x client x month x email grade.
--- 6sense grades each purchased contact's email: A+ (under 10% expected bounce), A (10-20%);
+-- The grades an adapter gives (email_confidence): A+ (under 10% expected bounce), A (10-20%);
 -- B ("moderate") and C ("low") have no published rate: we take 20-40% and 40-70%.
 -- expected_deliverable_low/high = contacts x (1 - bounce_high) .. contacts x (1 - bounce_low).
 -- Reads: purchase_counts.

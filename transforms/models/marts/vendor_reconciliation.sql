@@ -1,13 +1,15 @@
 -- DOMAIN rule 7. Grain: vendor x user x month. What the vendor reported against what the
 -- rules say was due, with a reason for every difference.
---   reported: ZoomInfo's usage summary (monthly + bulk credits) or, without one, the sum of
---   its listings' Credits Used; 6sense's credit usage snapshot (used to date, the month's
---   last snapshot, set against charges to that date); Apollo's usage table.
+--   reported: the vendor's own figure, from its adapter (vendors/<vendor>.sql gives
+--   reported_<vendor>: a usage summary, listings, a usage table; a figure used to date
+--   (used_to_date_on) is set against every charge up to the end of that day). A month the
+--   vendor gives no figure for is taken as it was computed.
 --   computed: charges by the rules (ledger.mark_charges), summed by day in daily_charges.
 -- Reasons: charged re-export (a listing charged re-exports: see duplicate_reexports),
 -- listing without its export file, usage summary with no exports, usage summary differing
 -- from the listings, unknown user, outside any contract; what is left is "unexplained".
--- Export files no listing names cannot be put on a user: they show as rows with no user.
+-- What the adapter cannot put on a user (vendor_unattributed: an export file no listing
+-- names) shows as rows with no user.
 
 CREATE TABLE vendor_reconciliation AS
 WITH computed AS (
@@ -26,63 +28,23 @@ outside AS (
     )
     GROUP BY ALL
 ),
-zi_usage AS (
-    -- A re-downloaded summary replaces the earlier one for the same user and month.
-    SELECT 'zoominfo' AS vendor, u.user, u.period AS month,
-           arg_max(u.monthly_credits_used + coalesce(u.bulk_credits_used, 0),
-                   (f.ingested_at, f.path, u.row_number)) AS usage_reported
-    FROM ingest.stg_zoominfo_usage u
-    JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
-    GROUP BY ALL
-),
-zi_listed AS (
-    SELECT 'zoominfo' AS vendor, l.exported_by AS user,
-           date_trunc('month', l.exported_at)::DATE AS month,
-           sum(l.credits_used) AS listed,
-           sum(l.credits_used) FILTER (WHERE ef.file_id IS NULL) AS listed_without_file
-    FROM zi_listings l
-    LEFT JOIN (SELECT DISTINCT file_name_key, file_id FROM zi_export_files) ef
-      ON ef.file_name_key = l.file_name
-    GROUP BY ALL
-),
 charged_reexports AS (
     SELECT vendor, repeat_user AS user, date_trunc('month', repeat_exported_at)::DATE AS month,
            sum(credits_disputable) AS charged_reexport
     FROM duplicate_reexports WHERE kind = 'charged_reexport' GROUP BY ALL
 ),
-six_snapshots AS (
-    -- 6sense reports credits used to date: take each month's last snapshot per user and
-    -- set it against the charges up to the end of that day.
-    SELECT '6sense' AS vendor, u.user, date_trunc('month', u.as_of_date)::DATE AS month,
-           arg_max(u.used_credits, (u.as_of_date, f.ingested_at, u.row_number)) AS used_to_date,
-           max(u.as_of_date) AS as_of_date
-    FROM ingest.stg_sixsense_usage u
-    JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
-    WHERE u.as_of_date <= getvariable('as_of')
-    GROUP BY ALL
-),
-six AS (
-    SELECT s.vendor, s.user, s.month, s.used_to_date,
-           coalesce(sum(c.credits), 0) AS computed_to_date
-    FROM six_snapshots s
+to_date AS (
+    -- A figure used to date against every charge of the user up to the end of its day.
+    SELECT r.vendor, r.user, r.month, coalesce(sum(c.credits), 0) AS computed_to_date
+    FROM vendor_reported r
     LEFT JOIN daily_charges c
-      ON c.vendor = '6sense' AND c.user = s.user AND c.day <= s.as_of_date
-    GROUP BY ALL
-),
-apollo AS (
-    SELECT 'apollo' AS vendor, user, date_trunc('month', used_at)::DATE AS month,
-           sum(credits) AS usage_reported
-    FROM (SELECT user, credits, reporting_time(used_at, used_at_utc_offset) AS used_at
-          FROM ingest.stg_apollo_usage)
-    WHERE used_at < getvariable('cutoff')
+      ON c.vendor = r.vendor AND c.user = r.user AND c.day <= r.used_to_date_on
+    WHERE r.used_to_date_on IS NOT NULL
     GROUP BY ALL
 ),
 keys AS (
     SELECT vendor, user, month FROM computed
-    UNION SELECT vendor, user, month FROM zi_usage WHERE month <= getvariable('as_of')
-    UNION SELECT vendor, user, month FROM zi_listed
-    UNION SELECT vendor, user, month FROM six
-    UNION SELECT vendor, user, month FROM apollo
+    UNION SELECT vendor, user, month FROM vendor_reported
 ),
 joined AS (
     SELECT
@@ -91,36 +53,28 @@ joined AS (
         coalesce(c.unknown_user, false)
             OR k.user NOT IN (SELECT user FROM cfg_users WHERE vendor = k.vendor) AS unknown_user,
         coalesce(o.outside_credits, 0) AS outside_credits,
-        zu.usage_reported AS zi_usage,
-        zl.listed AS zi_listed,
-        coalesce(zl.listed_without_file, 0) AS listed_without_file,
-        coalesce(cr.charged_reexport, 0) AS charged_reexport,
-        s.used_to_date, s.computed_to_date,
-        a.usage_reported AS apollo_usage
+        r.vendor IS NOT NULL AS has_report,
+        r.reported_credits,
+        r.reported_from,
+        r.listing_credits,
+        coalesce(r.listed_without_file, 0) AS listed_without_file,
+        coalesce(r.usage_without_listing, 0) AS usage_without_listing,
+        coalesce(r.usage_minus_listings, 0) AS usage_minus_listings,
+        r.used_to_date_on,
+        t.computed_to_date,
+        coalesce(cr.charged_reexport, 0) AS charged_reexport
     FROM keys k
     LEFT JOIN computed c USING (vendor, user, month)
     LEFT JOIN outside o USING (vendor, user, month)
-    LEFT JOIN zi_usage zu USING (vendor, user, month)
-    LEFT JOIN zi_listed zl USING (vendor, user, month)
+    LEFT JOIN vendor_reported r USING (vendor, user, month)
+    LEFT JOIN to_date t USING (vendor, user, month)
     LEFT JOIN charged_reexports cr USING (vendor, user, month)
-    LEFT JOIN six s USING (vendor, user, month)
-    LEFT JOIN apollo a USING (vendor, user, month)
 ),
 measured AS (
     SELECT
         *,
-        CASE vendor
-            WHEN 'zoominfo' THEN coalesce(zi_usage, zi_listed, 0)
-            WHEN '6sense' THEN coalesce(used_to_date, computed_to_date, computed)
-            ELSE coalesce(apollo_usage, 0)
-        END AS reported,
-        CASE vendor
-            WHEN 'zoominfo' THEN CASE WHEN zi_usage IS NOT NULL THEN 'usage summary'
-                                      WHEN zi_listed IS NOT NULL THEN 'listings' END
-            WHEN '6sense' THEN CASE WHEN used_to_date IS NOT NULL THEN 'usage to date' END
-            ELSE 'usage table'
-        END AS reported_from,
-        CASE WHEN vendor = '6sense' AND used_to_date IS NOT NULL THEN computed_to_date ELSE computed END
+        CASE WHEN has_report THEN coalesce(reported_credits, 0) ELSE computed END AS reported,
+        CASE WHEN used_to_date_on IS NOT NULL THEN computed_to_date ELSE computed END
             AS computed_credits
     FROM joined
 ),
@@ -128,10 +82,9 @@ explained AS (
     SELECT
         *,
         reported - computed_credits AS variance,
-        CASE WHEN vendor = 'zoominfo' AND zi_usage > 0 AND zi_listed IS NULL AND computed = 0
-             THEN zi_usage ELSE 0 END AS usage_without_exports,
-        CASE WHEN vendor = 'zoominfo' AND zi_usage IS NOT NULL AND zi_listed IS NOT NULL
-             THEN zi_usage - zi_listed ELSE 0 END AS usage_minus_listings
+        -- a figure with no listing behind it, in a month nothing was charged
+        CASE WHEN usage_without_listing > 0 AND computed = 0
+             THEN usage_without_listing ELSE 0 END AS usage_without_exports
     FROM measured
 )
 SELECT
@@ -140,7 +93,7 @@ SELECT
     month,
     reported::BIGINT AS reported_credits,
     reported_from,
-    zi_listed::BIGINT AS listing_credits,
+    listing_credits::BIGINT AS listing_credits,
     computed_credits::BIGINT AS computed_credits,
     variance::BIGINT AS variance,
     CASE
@@ -166,11 +119,5 @@ SELECT
     END AS reason
 FROM explained
 UNION ALL
-SELECT
-    'zoominfo', NULL, NULL, 0, NULL, NULL, 0, 0,
-    format('export file with no listing: {} ({} rows)', any_value(f.path), count(*))
-FROM quarantine_zoominfo q
-JOIN ingest.ingest_files f ON f.file_id = q.file_id AND f.status = 'loaded'
-WHERE q.reason LIKE 'no loaded downloads listing row names this file%'
-GROUP BY q.file_id
+SELECT vendor, NULL, NULL, 0, NULL, NULL, 0, 0, reason FROM vendor_unattributed
 ORDER BY 1, 2, 3;

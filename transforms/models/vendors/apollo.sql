@@ -27,3 +27,12 @@ FROM (
 ) u
 JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
 WHERE u.file_id IN (SELECT file_id FROM build_files);
+
+-- What Apollo says each user used in a month (vendor_reconciliation.sql): its usage table.
+CREATE TABLE reported_apollo AS
+SELECT 'apollo' AS vendor, user, date_trunc('month', used_at)::DATE AS month,
+       sum(credits) AS reported_credits, 'usage table' AS reported_from
+FROM (SELECT user, credits, reporting_time(used_at, used_at_utc_offset) AS used_at
+      FROM ingest.stg_apollo_usage)
+WHERE used_at < getvariable('cutoff')
+GROUP BY ALL;

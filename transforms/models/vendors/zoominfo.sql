@@ -175,3 +175,79 @@ WHERE r.file_id NOT IN (
 UNION ALL
 SELECT file_id, row_number, problem FROM zi_listings_checked WHERE problem IS NOT NULL;
 
+
+-- What ZoomInfo billed for each export: its listing's Credits Used. Beyond the export's new
+-- records, the excess is laid on its re-exports (duplicate_reexports: charged_reexport).
+CREATE TABLE billed_zoominfo AS
+SELECT 'zoominfo' AS vendor, export_id, credits_used AS credits_billed FROM zi_listings;
+
+-- What ZoomInfo says each user used in a month (vendor_reconciliation.sql): the usage
+-- summary's monthly plus bulk credits or, without one, the listings' Credits Used.
+CREATE TABLE reported_zoominfo AS
+WITH usage AS (
+    -- A re-downloaded summary replaces the earlier one for the same user and month.
+    SELECT u.user, u.period AS month,
+           arg_max(u.monthly_credits_used + coalesce(u.bulk_credits_used, 0),
+                   (f.ingested_at, f.path, u.row_number)) AS usage_reported
+    FROM ingest.stg_zoominfo_usage u
+    JOIN ingest.ingest_files f ON f.file_id = u.file_id AND f.status = 'loaded'
+    WHERE u.period <= getvariable('as_of')
+    GROUP BY ALL
+),
+listed AS (
+    SELECT l.exported_by AS user,
+           date_trunc('month', l.exported_at)::DATE AS month,
+           sum(l.credits_used) AS listed,
+           sum(l.credits_used) FILTER (WHERE ef.file_id IS NULL) AS listed_without_file
+    FROM zi_listings l
+    LEFT JOIN (SELECT DISTINCT file_name_key, file_id FROM zi_export_files) ef
+      ON ef.file_name_key = l.file_name
+    GROUP BY ALL
+)
+SELECT
+    'zoominfo' AS vendor,
+    user,
+    month,
+    coalesce(u.usage_reported, l.listed) AS reported_credits,
+    CASE WHEN u.usage_reported IS NOT NULL THEN 'usage summary'
+         WHEN l.listed IS NOT NULL THEN 'listings' END AS reported_from,
+    l.listed AS listing_credits,
+    l.listed_without_file,
+    CASE WHEN u.usage_reported > 0 AND l.listed IS NULL THEN u.usage_reported END
+        AS usage_without_listing,
+    u.usage_reported - l.listed AS usage_minus_listings,
+    NULL::DATE AS used_to_date_on
+FROM usage u
+FULL JOIN listed l USING (user, month);
+
+-- Export files no listing names: their records have no user or month yet.
+CREATE TABLE unattributed_zoominfo AS
+SELECT
+    'zoominfo' AS vendor,
+    format('export file with no listing: {} ({} rows)', any_value(f.path), count(*)) AS reason
+FROM quarantine_zoominfo q
+JOIN ingest.ingest_files f ON f.file_id = q.file_id AND f.status = 'loaded'
+WHERE q.reason LIKE 'no loaded downloads listing row names this file%'
+GROUP BY q.file_id;
+
+-- A night adds only files whose listing and export file came together, and listings that
+-- repeat nothing listed before: records already published keep their listing, and so
+-- their date and user. In a full build every file is in build_files: nothing here.
+CREATE TABLE night_conflicts_zoominfo AS
+WITH in_build AS (
+    SELECT lc.*, lc.file_id IN (SELECT file_id FROM build_files WHERE file_id IS NOT NULL)
+        AS listing_in_build
+    FROM zi_listings_checked lc
+)
+SELECT 'zoominfo' AS vendor,
+       'a listing names an export file delivered on another night' AS reason
+FROM in_build l
+JOIN zi_export_files ef ON ef.file_name_key = l.file_name
+WHERE l.listing_in_build
+   <> (ef.file_id IN (SELECT file_id FROM build_files WHERE file_id IS NOT NULL))
+UNION ALL
+SELECT 'zoominfo', 'a listing repeats an Export ID or File Name listed before'
+FROM in_build n
+JOIN in_build e
+  ON (n.export_id = e.export_id OR n.file_name = e.file_name)
+WHERE n.listing_in_build AND NOT e.listing_in_build;

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.demo_data import CONTACTS_HEADER, LISTING_HEADER
+from generators.demo_data import CONTACTS_HEADER, LISTING_HEADER
 
 FIRST_ID = 1_300_000_000
 EXPORT_COLUMNS = CONTACTS_HEADER

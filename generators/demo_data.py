@@ -1,7 +1,7 @@
 """The demo data folder shipped in data/demo: an agency sharing one ZoomInfo subscription,
-one 6sense contract and one Apollo plan among its clients.
+one 6sense contract, one Apollo plan and one Lusha plan among its clients.
 
-    python -m flows.demo_data data/demo
+    python -m generators.demo_data data/demo
 
 Deterministic (fixed seed): running it twice writes the same bytes. Four clients from
 August to 10 November 2025; Bluepoint exactly as in the agency's note (1,000 a month,
@@ -16,7 +16,8 @@ Confidence grade. Apollo (from September): Crestline's 60 a month, one reveal in
 before the plan began. So every reconciliation reason has a row: Harbor View's October
 listing charged 12 of its 20 re-exports, a November listing row names a file that never
 came, a usage summary for a user with no exports and one differing from the listings,
-6sense reporting 2 more than its log shows, Apollo outside any contract.
+6sense reporting 2 more than its log shows, Apollo outside any contract. Lusha (from
+November): Crestline's 30 a month, 12 contacts revealed and 3 revealed again for free.
 
 ZoomInfo's real-world mess, on purpose:
 
@@ -421,6 +422,21 @@ def apollo_files() -> dict[str, bytes]:
     }
 
 
+def lusha_files() -> dict[str, bytes]:
+    """Crestline's Lusha seat (from November, 30 credits a month, reset monthly): Rita
+    reveals 12 contacts from 3 to 6 November (1 credit each) and 3 of them again on the 7th
+    (free; Lusha shows 0): 12 charged, 18 left on the 10th, 3 free re-reveals."""
+    rows = []
+    for n in range(12):
+        who = f"{FIRST[(n + 3) % len(FIRST)]} {LAST[(n + 5) % len(LAST)]}"
+        rows.append([f"2025-11-{n // 3 + 3:02d} 09:{n * 4:02d}:00", RITA, f"LU-{8812040 + n}",
+                     who, "Crestline Supply", "1"])  # fmt: skip
+    for again in rows[:3]:
+        rows.append(["2025-11-07 15:30:00", RITA, again[2], again[3], again[4], "0"])
+    header = ["Date", "User", "Contact ID", "Full Name", "Company", "Credits"]
+    return {"inbox/lusha/reveals/lusha_usage_2025-11-10.csv": csv_text(header, rows).encode()}
+
+
 def write_demo(root: Path) -> None:
     demo = Demo()
     sixsense = SixSense()
@@ -499,16 +515,18 @@ def write_demo(root: Path) -> None:
             f"6sense,{TOM},harborview,2025-01-01,\n"
             f"6sense,{PRIYA},northwind,2025-01-01,\n"
             f"apollo,{RITA},crestline,2025-01-01,\n"
+            f"lusha,{RITA},crestline,2025-01-01,\n"
         ).encode(),
         "config/contracts.csv": b"vendor,contract_id,starts_on,ends_on,pool_credits,reset,"
         b"overage_allowed,cap_credits,price_per_credit\nzoominfo,ZI-2025,2025-01-01,2026-01-01,3000,monthly,true,3500,0.45\n"
         b"6sense,6S-2025,2025-09-01,2026-09-01,300,none,true,340,0.90\n"
-        b"apollo,AP-2025,2025-09-01,2026-09-01,200,monthly,true,,0.20\n",
+        b"apollo,AP-2025,2025-09-01,2026-09-01,200,monthly,true,,0.20\n"
+        b"lusha,LU-2025,2025-11-01,2026-09-01,100,monthly,false,,0.25\n",
         "config/allocations.csv": b"vendor,client_id,effective_month,monthly_credits\n"
         b"zoominfo,bluepoint,2025-08-01,1000\nzoominfo,harborview,2025-08-01,800\n"
         b"zoominfo,northwind,2025-08-01,500\nzoominfo,crestline,2025-10-01,300\n"
         b"6sense,harborview,2025-09-01,250\n6sense,northwind,2025-09-01,150\n"
-        b"apollo,crestline,2025-09-01,60\n",
+        b"apollo,crestline,2025-09-01,60\nlusha,crestline,2025-11-01,30\n",
         "config/grants.csv": b"vendor,client_id,grant_id,kind,credits,effective_on,expires_on,"
         b"note\nzoominfo,bluepoint,G-2025-10-BP,gift,400,2025-10-01,,"
         b"One-time courtesy increase for October - not a new baseline\n",
@@ -524,6 +542,7 @@ def write_demo(root: Path) -> None:
     )
     files.update(sixsense.files)
     files.update(apollo_files())
+    files.update(lusha_files())
     for month in ("2025-08", "2025-09", "2025-10", "2025-11"):
         listed = [e for e in demo.exports if e.at.startswith(month) and e is not day_first]
         if month == "2025-10":

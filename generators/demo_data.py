@@ -29,7 +29,8 @@ d) a listing row with a day-first date (31/10/2025 17:40) naming a 10-row file;
 e) a byte-identical copy of a Harbor View file saved as "... (1).csv";
 f) a usage summary row with "n/a" credits; users.csv has a typo'd client id.
 
-billing.csv re-bills Northwind's overage at cost plus 10%, so its statements show money.
+billing.csv re-bills Northwind's overage at cost plus 10%, so its statements show money;
+settings.toml names the agency (Brightpath) and its logo at the top of every statement.
 """
 
 from __future__ import annotations
@@ -539,6 +540,18 @@ def write_demo(root: Path) -> None:
     files["config/billing.csv"] = (
         b"client_id,vendor,policy,markup_percent,included_credits\n"
         b"northwind,,cost_plus,10,\nharborview,,at_cost,,\nbluepoint,zoominfo,included,,200\n"
+    )
+    # Who the statements are from, with a small logo (settings.toml [agency]).
+    files["config/settings.toml"] = (
+        b'[agency]\nname = "Brightpath Agency"\n'
+        b'contact = "accounts@brightpath.agency, +1 617 555 0100"\nlogo = "config/logo.svg"\n'
+    )
+    files["config/logo.svg"] = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">'
+        b'<rect width="32" height="32" rx="6" fill="#1f5f8b"/>'
+        b'<path d="M9 8h9a6 6 0 0 1 0 12H9z" fill="#fff"/>'
+        b'<text x="40" y="22" font-family="sans-serif" font-size="15" fill="#1f5f8b">'
+        b"Brightpath</text></svg>\n"
     )
     files.update(sixsense.files)
     files.update(apollo_files())

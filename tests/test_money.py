@@ -240,6 +240,11 @@ BAD_BILLING = [
     ("atcost,,retail,,", "row 2: policy must be one of"),
     ("atcost,,at_cost,,\n ATCOST ,,cost_plus,5,", "row 3: row 2 already sets the policy of atcost"),
     ("atcost,,cost_plus,-5,", "row 2: markup_percent must not be negative"),
+    ("atcost,,cost_plus,10000.5,", "row 2: markup_percent 10000.5 is more than 10000"),
+    (
+        "atcost,,cost_plus,99999999999999999999999,",
+        "row 2: markup_percent 1e+23 is more than 10000",
+    ),
 ]
 
 

@@ -66,10 +66,10 @@ def closed_october(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     data = root / "demo"
     shutil.copytree(REPO / "data" / "demo", data, ignore=shutil.ignore_patterns("warehouse*"))
     (data / "config" / "logo.png").write_bytes(PNG)
+    # The demo's own [agency], with a PNG logo in place of its SVG one.
     settings = data / "config" / "settings.toml"
-    before = settings.read_text() if settings.exists() else ""
     settings.write_text(
-        before + '\n[agency]\nname = "Brightpath Agency"\ncontact = "accounts@brightpath.agency"\n'
+        '[agency]\nname = "Brightpath Agency"\ncontact = "accounts@brightpath.agency"\n'
         'logo = "config/logo.png"\n'
     )
     warehouse = root / "w" / "w.duckdb"

@@ -226,6 +226,20 @@ def test_overview_page_covers_every_client_with_totals(october, browser) -> None
     page.close()
 
 
+def test_a_reversal_is_on_the_statement_so_its_figures_add_up(october) -> None:  # type: ignore[no-untyped-def]
+    con, folder = october
+    # Northwind's 6sense October: 110 available, 120 used, 9 beyond its credits, and the
+    # vendor gave 1 back: 110 - 120 + 9 + 1 = 0 remaining.
+    f = warehouse_figures(con, "northwind", "6sense")
+    assert (f["available_credits"], f["charged_credits"], f["overage_credits"]) == (110, 120, 9)
+    assert (f["reversed_credits"], f["closing_balance"]) == (1, 0)
+    page = (folder / "northwind.html").read_text()
+    assert 'data-field="reversed_credits" data-value="1"' in page
+    assert "The vendor reversed 1 of the credits it charged" in page
+    header, *lines = (folder / "northwind.csv").read_text().splitlines()
+    assert "reversed_credits" in header.split(",")
+
+
 def test_an_all_zero_unassigned_row_is_left_out_of_the_overview(october, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     con, folder = october
     # November (to the 10th): no export by anybody outside users.csv, so ZoomInfo's

@@ -107,6 +107,11 @@ SELECT row_number, CASE
         THEN 'policy included needs included_credits (the credits a month included)'
     WHEN policy = 'at_cost' AND markup_percent IS NOT NULL
         THEN 'policy at_cost takes no markup_percent (cost_plus adds one)'
+    -- the invoice keeps a markup to 4 decimals below 100,000%; beyond 10,000% (a price a
+    -- hundred times the cost) it is a typo, not a policy
+    WHEN markup_percent > 10000
+        THEN format('markup_percent {} is more than 10000 (a hundred times the cost)',
+                    markup_percent)
     WHEN policy <> 'included' AND included_credits IS NOT NULL
         THEN format('included_credits is for policy included only (this row is {})', policy)
     WHEN row_number <> min(row_number) OVER (PARTITION BY client_id, coalesce(vendor, ''))

@@ -45,6 +45,7 @@ FIELDS = [
     ("available_credits", "Available this month"),
     ("charged_credits", "Used (charged)"),
     ("overage_credits", "Used beyond your credits (drawn from the shared pool)"),
+    ("reversed_credits", "Given back by the vendor (charges it reversed)"),
     ("free_reexports", "Re-exports at no charge"),
     ("forfeited_credits", "Forfeited at month end (credits do not roll over)"),
     ("closing_balance", "Remaining"),
@@ -67,6 +68,7 @@ SHORT = {
     "available_credits": "Available",
     "charged_credits": "Used",
     "overage_credits": "Overage",
+    "reversed_credits": "Reversed",
     "free_reexports": "Free re-exports",
     "forfeited_credits": "Forfeited",
     "closing_balance": "Remaining",
@@ -161,6 +163,11 @@ def _story(f: dict[str, int], month: dt.date, is_open: bool, cross_free: int) ->
         out.append(
             f"{f['overage_credits']:,} of them went beyond your credits and came from the pool "
             "the agency shares among its clients."
+        )
+    if f["reversed_credits"]:
+        out.append(
+            f"The vendor reversed {f['reversed_credits']:,} of the credits it charged: they "
+            "went back to your credits."
         )
     own_free = f["free_reexports"] - cross_free
     if own_free > 0:

@@ -510,6 +510,10 @@ def write_demo(root: Path) -> None:
         "config/grants.csv": b"vendor,client_id,grant_id,kind,credits,effective_on,expires_on,"
         b"note\nzoominfo,bluepoint,G-2025-10-BP,gift,400,2025-10-01,,"
         b"One-time courtesy increase for October - not a new baseline\n",
+        # Alerts sized for the demo's clients: Harbor View's 350 to forfeit and Northwind's
+        # 130 over are raised, Bluepoint's 166 and Northwind's 90 on 6sense are not.
+        "config/settings.toml": b"[alerts]\nprojected_forfeit_credits = 200\n"
+        b"projected_overage_credits = 100\n",
         "config/reversals.csv": b"vendor,ticket,reference,credits,reversed_on\n"
         + f"6sense,6S-CASE-1042,{sixsense.reversed_contact},1,2025-10-20\n".encode(),
     }

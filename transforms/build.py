@@ -31,10 +31,11 @@ import duckdb
 
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import header_config
-from transforms import close, ledger
+from transforms import alerts, close, ledger
 from transforms.config_checks import check_config
 from transforms.failpoints import failpoint
 from transforms.filenames import file_stems
+from transforms.settings import AlertRules
 from transforms.sqltext import sql_identifier, sql_string
 
 MODELS = Path(__file__).parent / "models"
@@ -107,6 +108,7 @@ STEPS: list[tuple[str, str | Callable[[duckdb.DuckDBPyConnection], int]]] = [
     ("pace_forecast", "pace_forecast.sql"),
     ("quarantine", "quarantine.sql"),  # rule 10: rows read = loaded + quarantined
     ("closed_statements", close.closed_statements),  # rule 8: statements as issued
+    ("alerts", alerts.alerts_mart),  # before credits are lost: raised once per period
 ]
 
 # Intermediates that no later step reads, dropped as soon as the step named has run. Each
@@ -141,6 +143,7 @@ PARQUET_PARTITIONS = {
     "pool_overconsumption": None,
     "pace_forecast": None,
     "closed_statements": "month",
+    "alerts": None,
     "clients": None,
     "quarantine": None,
     "ingest_manifest": None,
@@ -160,6 +163,7 @@ PUBLISHED = [
     "pool_overconsumption",
     "pace_forecast",
     "closed_statements",
+    "alerts",
     "clients",
     "quarantine",
     "ingest_manifest",
@@ -187,6 +191,8 @@ class RunParams:
     reporting_timezone: str = "UTC"
     reexport_window_months: int = 12
     published_by: str = ""  # the run that publishes (a Prefect flow run), for `status`
+    alert_rules: AlertRules = AlertRules()
+    run_at: dt.datetime | None = None  # UTC start of the nightly run: when its alerts are raised
 
 
 @contextlib.contextmanager
@@ -643,6 +649,7 @@ def connect(
     con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
     con.execute("SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months])
     con.execute("SET VARIABLE reporting_timezone = ?", [params.reporting_timezone])
+    alerts.set_rules(con, params.alert_rules, params.run_at)
     # A vendor time that carried an offset (minutes east of UTC) as wall time in the
     # reporting zone; one without stays as written (DOMAIN rule 11, docs/rules.md).
     # A record ID of digits only is a number to the vendor: 007123 is 7123, the same

@@ -11,4 +11,6 @@ HAVING count(*) - count(DISTINCT e.entry_id) > 0
 UNION ALL
 SELECT 'forfeitures', count(*) - count(DISTINCT (vendor, client_id, lot_id)) FROM forfeitures HAVING count(*) - count(DISTINCT (vendor, client_id, lot_id)) > 0
 UNION ALL
-SELECT 'quarantine', count(*) - count(DISTINCT (file_id, row_number)) FROM quarantine HAVING count(*) - count(DISTINCT (file_id, row_number)) > 0;
+SELECT 'quarantine', count(*) - count(DISTINCT (file_id, row_number)) FROM quarantine HAVING count(*) - count(DISTINCT (file_id, row_number)) > 0
+UNION ALL
+SELECT 'alerts', count(*) - count(DISTINCT alert_id) FROM alerts HAVING count(*) - count(DISTINCT alert_id) > 0;

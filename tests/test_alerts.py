@@ -326,3 +326,33 @@ def test_the_demo_nightly_raises_northwinds_overage_and_harbor_views_forfeit_onc
         ("projected_forfeit", "harborview", 350),
         ("projected_overage", "northwind", 130),
     ]
+
+
+def test_alerts_are_sent_through_a_prefect_notification_block(
+    prefect_api: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    CustomWebhookNotificationBlock(
+        name="alerts",
+        url=receiver.url,
+        json_data={"text": "{{body}}"},
+        allow_private_urls=True,
+    ).save("test-alerts", overwrite=True)
+    con = marts("2025-11-10", AlertRules(use_percent=(50,)))
+    con.execute(
+        "INSERT INTO client_overconsumption VALUES "
+        "('zoominfo', 'acme', '2025-11-01', 1000, 600, 'ZI')"
+    )
+    alerts.alerts_mart(con)
+    warehouse, store = store_with(tmp_path, con)
+    block = AlertDelivery(prefect_block="custom-webhook/test-alerts")
+    alerts.record_raised(store, warehouse, block)
+    night = alerts.deliver_pending(store, block, dt.date(2025, 11, 10))
+    assert (night.delivered, night.warning) == (1, "")
+    assert receiver.bodies == [
+        {
+            "text": "creditrecon, as of 2025-11-10: 1 credit alert\n"
+            "• Acme Corp has used 60% of its zoominfo credits for November 2025: 600 of 1,000."
+        }
+    ]

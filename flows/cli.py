@@ -151,8 +151,12 @@ def nightly(
 
 
 def _report(s: Summary, verbose: bool = False) -> None:
+    from flows.summary import alert_lines
+
     if s.nothing_new:
         console.print(s.nothing_new_line())
+        if s.alerts.warning:  # alerts that could not be delivered again
+            console.print(f"[yellow]{s.alerts.warning}[/yellow]", markup=True)
         return
     shown = [f for f in s.files if verbose or f.problem]
     files = Table(
@@ -195,6 +199,8 @@ def _report(s: Summary, verbose: bool = False) -> None:
         summary.add_row(*["" if v is None else str(v) for v in row], style=style)
     console.print(summary)
     console.print(s.reconciliation)
+    for line in alert_lines(s):
+        console.print(line, markup=False)
     console.print(f"Warehouse: {s.warehouse}")
 
 

@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from prefect.states import State
 
 from flows.summary import Summary, markdown, read_summary
+from transforms import alerts
 from transforms.build import RunParams, build, run_lock
 from transforms.close import close_month
 from transforms.ingest import IngestResult, ingest, ingest_store_path
@@ -111,15 +112,40 @@ def nightly(
         store = ingest_store_path(warehouse)
         ingested = ingest_inbox(data, store)
         built = build_warehouse(store, warehouse, params, ingested.current_config, full_rebuild)
-    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given)
+        raised = raise_alerts(store, warehouse, as_of, settings)
+    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given, raised)
     return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how, summary)
 
 
 def _params(as_of: dt.date, settings: Settings) -> RunParams:
     run = f"{flow_run.get_flow_name()}/{flow_run.get_name()} ({flow_run.get_id()})"
     return RunParams(
-        as_of, settings.reporting_timezone, settings.reexport_window_months, published_by=run
+        as_of,
+        settings.reporting_timezone,
+        settings.reexport_window_months,
+        published_by=run,
+        alert_rules=settings.alert_rules,
+        run_at=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
     )
+
+
+@task(cache_policy=NO_CACHE)
+def raise_alerts(
+    store: Path, warehouse: Path, as_of: dt.date, settings: Settings
+) -> alerts.AlertNight:
+    """Keep the alerts the published warehouse raised, then deliver what is pending; a
+    delivery that fails is a warning, and the alerts wait for the next night."""
+    night = alerts.AlertNight(
+        raised=alerts.record_raised(store, warehouse, settings.alert_delivery)
+    )
+    sent = alerts.deliver_pending(store, settings.alert_delivery, as_of)
+    night.delivered, night.pending, night.warning = sent.delivered, sent.pending, sent.warning
+    log = get_run_logger()
+    for message in night.raised:
+        log.info("alert: %s", message)
+    if night.delivered:
+        log.info("alerts: %d delivered to %s", night.delivered, settings.alert_delivery.target)
+    return night
 
 
 def record_summary(
@@ -129,11 +155,16 @@ def record_summary(
     how: str,
     ingested: IngestResult,
     as_of_given: bool,
+    raised: alerts.AlertNight | None = None,
 ) -> Summary:
     """Log each of the night's files with the published warehouse's counts (rows the rules
     quarantine count there, not only the rows that failed to parse), and keep the run
     summary as the flow run's Markdown artifact."""
     summary = read_summary(warehouse, as_of, how, data, as_of_given)
+    if raised is not None:
+        summary.alerts = raised
+        if raised.warning:
+            summary.notes.append(raised.warning)
     log = get_run_logger()
     night = {f.path: f.note for f in ingested.files if f.status != "unchanged"}
     for f in summary.files:
@@ -191,8 +222,9 @@ def month_end_close(
         build_warehouse(store, warehouse, params, ingested.current_config)
         pdf = freeze_month(store, warehouse, month, as_of, settings)
         built = build_warehouse(store, warehouse, params, ingested.current_config)
+        raised = raise_alerts(store, warehouse, as_of, settings)
     # The month's statements as issued, for account managers to send.
     folder = warehouse.with_name(warehouse.stem + "-statements")
     write_statements(warehouse, folder, month, settings.agency, pdf=pdf)
-    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given)
+    summary = record_summary(data, warehouse, as_of, built.how, ingested, as_of_given, raised)
     return NightlyResult(warehouse, as_of, ingested, built.table_rows, built.how, summary)

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from flows.preflight import contract_span
+from transforms.alerts import AlertNight
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Summary:
     clients: list[tuple[object, ...]] = field(default_factory=list)
     reconciliation: str = ""
     notes: list[str] = field(default_factory=list)
+    alerts: AlertNight = field(default_factory=AlertNight)
 
     @property
     def nothing_new(self) -> bool:
@@ -135,10 +137,23 @@ def default_as_of_notes(
     return notes
 
 
+def alert_lines(s: Summary) -> list[str]:
+    """The night's alerts: each raised, then how delivery went (a failure is in notes)."""
+    a = s.alerts
+    if not a.raised and not a.delivered:
+        return []
+    lines = [f"{len(a.raised)} new alert{'s' if len(a.raised) != 1 else ''} (alerts):"]
+    lines += [f"- {m}" for m in a.raised]
+    if a.delivered:
+        lines.append(f"{a.delivered} delivered.")
+    return lines
+
+
 def markdown(s: Summary) -> str:
     """The run summary as the flow run's artifact (every file, for the record)."""
     if s.nothing_new:
-        return s.nothing_new_line() + "\n"
+        warning = [f"> {s.alerts.warning}"] if s.alerts.warning else []
+        return "\n".join([s.nothing_new_line(), *warning, ""])
     out = [f"# creditrecon, as of {s.as_of}", "", f"Warehouse `{s.warehouse}`: {s.built}.", ""]
     out += [f"> {note}" for note in s.notes]
     n, read, loaded, quarantined, duplicates = s.totals
@@ -157,4 +172,6 @@ def markdown(s: Summary) -> str:
     out += ["| " + " | ".join(CLIENT_COLUMNS) + " |", "|---|---|" + "---:|" * 10]
     out += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in s.clients]
     out += ["", s.reconciliation, ""]
+    if alert_lines(s):
+        out += ["## Alerts", "", *alert_lines(s), ""]
     return "\n".join(out)

@@ -30,7 +30,8 @@ e) a byte-identical copy of a Harbor View file saved as "... (1).csv";
 f) a usage summary row with "n/a" credits; users.csv has a typo'd client id.
 
 billing.csv re-bills Northwind's overage at cost plus 10%, so its statements show money;
-settings.toml names the agency (Brightpath) and its logo at the top of every statement.
+settings.toml names the agency (Brightpath) and its logo at the top of every statement,
+and sizes the alerts: Northwind's projected overage and Harbor View's forfeit are raised.
 """
 
 from __future__ import annotations
@@ -541,10 +542,13 @@ def write_demo(root: Path) -> None:
         b"client_id,vendor,policy,markup_percent,included_credits\n"
         b"northwind,,cost_plus,10,\nharborview,,at_cost,,\nbluepoint,zoominfo,included,,200\n"
     )
-    # Who the statements are from, with a small logo (settings.toml [agency]).
+    # Who the statements are from, with a small logo (settings.toml [agency]); alerts sized
+    # for the demo's clients: Harbor View's 350 to forfeit and Northwind's 130 over are
+    # raised, Bluepoint's 166 and Northwind's 90 on 6sense are not.
     files["config/settings.toml"] = (
         b'[agency]\nname = "Brightpath Agency"\n'
         b'contact = "accounts@brightpath.agency, +1 617 555 0100"\nlogo = "config/logo.svg"\n'
+        b"\n[alerts]\nprojected_forfeit_credits = 200\nprojected_overage_credits = 100\n"
     )
     files["config/logo.svg"] = (
         b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">'

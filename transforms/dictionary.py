@@ -26,6 +26,7 @@ DICTIONARY_ORDER = [
     "pace_forecast",
     "closed_statements",
     "invoice_lines",
+    "alerts",
     "clients",
     "quarantine",
     "ingest_manifest",

@@ -18,11 +18,12 @@ import duckdb
 
 from schemas.inputs import SOURCES, VENDORS
 from schemas.parse import vendor_rules
-from transforms import close
+from transforms import alerts, close
 from transforms.disputes import write_disputes
 from transforms.parquet import write_parquet
 from transforms.publish import Workspace
 from transforms.runner import MODELS, grain_audit, models
+from transforms.settings import AlertRules
 
 
 def memory_limit() -> str:
@@ -41,6 +42,26 @@ class RunParams:
     reporting_timezone: str = "UTC"
     reexport_window_months: int = 12
     published_by: str = ""  # the run that publishes (a Prefect flow run), for `status`
+    alert_rules: AlertRules = AlertRules()
+    run_at: dt.datetime | None = None  # UTC start of the nightly run: when its alerts are raised
+
+
+def create_vendor_rules(con: duckdb.DuckDBPyConnection) -> None:
+    """vendor_rules: what the shared models need to know of each vendor (its header TOML),
+    and vendor_name(v), a vendor as clients know it, for every sentence a model writes (a
+    vendor with no adapter keeps its id)."""
+    con.execute(
+        "CREATE TABLE vendor_rules "
+        "(vendor VARCHAR, rule VARCHAR, repeat_purchases BOOLEAN, vendor_name VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO vendor_rules VALUES (?, ?, ?, ?)",
+        [[r.vendor, r.rule, r.repeat_purchases, r.name] for r in map(vendor_rules, VENDORS)],
+    )
+    con.execute("""
+        CREATE MACRO vendor_name(v) AS
+            coalesce((SELECT r.vendor_name FROM vendor_rules r WHERE r.vendor = v), v)
+    """)
 
 
 def _audits(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -113,6 +134,7 @@ def connect(
     con.execute("SET VARIABLE cutoff = (?::DATE + INTERVAL 1 DAY)::TIMESTAMP", [params.as_of])
     con.execute("SET VARIABLE reexport_window_months = ?::INTEGER", [params.reexport_window_months])
     con.execute("SET VARIABLE reporting_timezone = ?", [params.reporting_timezone])
+    alerts.set_rules(con, params.alert_rules, params.run_at)
     # A vendor time that carried an offset (minutes east of UTC) as wall time in the
     # reporting zone; one without stays as written (DOMAIN rule 11, docs/rules.md).
     # A record ID of digits only is a number to the vendor: 007123 is 7123, the same
@@ -132,14 +154,7 @@ def connect(
     config_rows = [[s, f] for s, f in current_config.items() if f is not None]
     if config_rows:
         con.executemany("INSERT INTO current_config_files VALUES (?, ?)", config_rows)
-    con.execute(
-        "CREATE TABLE vendor_rules "
-        "(vendor VARCHAR, rule VARCHAR, repeat_purchases BOOLEAN, vendor_name VARCHAR)"
-    )
-    con.executemany(
-        "INSERT INTO vendor_rules VALUES (?, ?, ?, ?)",
-        [[r.vendor, r.rule, r.repeat_purchases, r.name] for r in map(vendor_rules, VENDORS)],
-    )
+    create_vendor_rules(con)
     con.execute("CREATE TABLE sources (source VARCHAR, vendor VARCHAR, snapshot BOOLEAN)")
     con.executemany(
         "INSERT INTO sources VALUES (?, ?, ?)",

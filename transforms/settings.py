@@ -7,18 +7,35 @@ reexport_window_months = 12               # default 12
 name = "Example Agency"
 contact = "accounts@example.test, +1 555 0100"
 logo = "config/logo.png"                  # a PNG, JPEG, GIF, WebP or SVG inside the data folder
+
+[alerts]                                  # raised by every nightly run (transforms/alerts.py)
+use_percent = [50, 80, 100]               # a client's use reaching these parts of its credits
+projected_forfeit_credits = 0             # the pace leaves more than this to forfeit
+projected_overage_credits = 0             # the pace runs more than this past the client's credits
+lot_expiry_days = [30, 7, 1]              # days before a purchased or earned lot expires
+webhook_url = "https://hooks.example.test/T0/B0/x"  # Slack-compatible JSON {"text": ...}, or
+prefect_block = "slack-webhook/agency-alerts"       # a Prefect notification block (not both)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-KEYS = ("reporting_timezone", "reexport_window_months", "agency")
+KEYS = ("reporting_timezone", "reexport_window_months", "agency", "alerts")
 AGENCY_KEYS = ("name", "contact", "logo")
+ALERT_KEYS = (
+    "use_percent",
+    "projected_forfeit_credits",
+    "projected_overage_credits",
+    "lot_expiry_days",
+    "webhook_url",
+    "prefect_block",
+)
 # A logo is embedded in every statement (a data: URI): kept small, and only image types a
 # browser shows in an <img> without running anything.
 LOGO_TYPES = {
@@ -46,10 +63,39 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class AlertRules:
+    """When an alert is raised (the build evaluates them: models/alerts/alerts.sql)."""
+
+    use_percent: tuple[int, ...] = (50, 80, 100)
+    projected_forfeit_credits: int = 0
+    projected_overage_credits: int = 0
+    lot_expiry_days: tuple[int, ...] = (30, 7, 1)
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """Where raised alerts are sent: a webhook or a Prefect notification block, or nowhere."""
+
+    webhook_url: str = ""
+    prefect_block: str = ""
+
+    @property
+    def target(self) -> str:
+        """Where alerts go, in words (a webhook's address is not shown: it is a secret)."""
+        if self.webhook_url:
+            return "webhook " + self.webhook_url.split("/")[2]
+        if self.prefect_block:
+            return f"Prefect block {self.prefect_block}"
+        return ""
+
+
+@dataclass(frozen=True)
 class Settings:
     reporting_timezone: str = "UTC"
     reexport_window_months: int = 12
     agency: Agency = Agency()
+    alert_rules: AlertRules = AlertRules()
+    alert_delivery: AlertDelivery = AlertDelivery()
 
     def today(self) -> dt.date:
         return dt.datetime.now(ZoneInfo(self.reporting_timezone)).date()
@@ -86,7 +132,71 @@ def load_settings(data: Path) -> Settings:
             f"{path}: reexport_window_months = {window!r} must be a whole number of months "
             "from 1 to 120"
         )
-    return Settings(zone, window, _agency(path, data, raw.get("agency", {})))
+    rules, delivery = _alerts(path, raw.get("alerts", {}))
+    return Settings(zone, window, _agency(path, data, raw.get("agency", {})), rules, delivery)
+
+
+def _whole(value: object) -> bool:
+    # bool is an int in Python, and 12.5 must not quietly become 12.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _alerts(path: Path, raw: object) -> tuple[AlertRules, AlertDelivery]:
+    if not isinstance(raw, dict):
+        raise SettingsError(
+            f"{path}: alerts must be a table ([alerts] with {', '.join(ALERT_KEYS)})"
+        )
+    unknown = sorted(set(raw) - set(ALERT_KEYS))
+    if unknown:
+        raise SettingsError(
+            f"{path}: unknown settings {['alerts.' + k for k in unknown]}; "
+            f"known under [alerts]: {', '.join(ALERT_KEYS)}"
+        )
+    default = AlertRules()
+    levels: dict[str, tuple[int, ...]] = {}
+    for key, low, high, unit in (
+        ("use_percent", 1, 1000, "percents of the month's credits"),
+        ("lot_expiry_days", 1, 366, "days"),
+    ):
+        value = raw.get(key, getattr(default, key))
+        if not isinstance(value, list | tuple) or not all(
+            _whole(v) and low <= v <= high for v in value
+        ):
+            raise SettingsError(
+                f"{path}: alerts.{key} = {value!r} must be a list of whole numbers of {unit} "
+                f"from {low} to {high}, such as {list(getattr(default, key))}"
+            )
+        levels[key] = tuple(sorted(set(value)))
+    sizes: dict[str, int] = {}
+    for key in ("projected_forfeit_credits", "projected_overage_credits"):
+        value = raw.get(key, 0)
+        if not _whole(value) or value < 0:
+            raise SettingsError(
+                f"{path}: alerts.{key} = {value!r} must be a whole number of credits, 0 or more"
+            )
+        sizes[key] = value
+    url = raw.get("webhook_url", "")
+    if not isinstance(url, str) or (url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url)):
+        raise SettingsError(
+            f"{path}: alerts.webhook_url = {url!r} must be an http:// or https:// address"
+        )
+    block = raw.get("prefect_block", "")
+    if not isinstance(block, str) or (block and not re.fullmatch(r"[a-z0-9-]+/[\w.-]+", block)):
+        raise SettingsError(
+            f"{path}: alerts.prefect_block = {block!r} must name a Prefect notification block "
+            "as <block type>/<block name>, such as slack-webhook/agency-alerts"
+        )
+    if url and block:
+        raise SettingsError(
+            f"{path}: alerts.webhook_url and alerts.prefect_block are both set; keep one"
+        )
+    rules = AlertRules(
+        levels["use_percent"],
+        sizes["projected_forfeit_credits"],
+        sizes["projected_overage_credits"],
+        levels["lot_expiry_days"],
+    )
+    return rules, AlertDelivery(url, block)
 
 
 def _agency(path: Path, data: Path, raw: object) -> Agency:

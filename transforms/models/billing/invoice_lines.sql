@@ -94,9 +94,7 @@ priced AS (
            rtrim(rtrim(markup_percent::VARCHAR, '0'), '.') AS markup_text,
            rtrim(rtrim(((100 + markup_percent)::DECIMAL(10, 4) * 0.01::DECIMAL(3, 2))
                        ::DECIMAL(12, 6)::VARCHAR, '0'), '.') AS factor_text,
-           -- as clients know the vendor (its header TOML's [vendor] name)
-           coalesce((SELECT r.vendor_name FROM vendor_rules r WHERE r.vendor = lines.vendor),
-                    vendor) AS vendor_name
+           vendor_name(vendor) AS vendor_name
     FROM lines
 ),
 worded AS (

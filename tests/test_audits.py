@@ -10,14 +10,15 @@ from transforms.runner import grain_audit, models
 
 def grains(entry_ids: list[str]) -> list[tuple[object, ...]]:
     con = duckdb.connect()
-    con.execute("CREATE TABLE monthly_balances (vendor VARCHAR, client_id VARCHAR, month DATE)")
-    con.execute("CREATE TABLE forfeitures (vendor VARCHAR, client_id VARCHAR, lot_id VARCHAR)")
-    con.execute("CREATE TABLE quarantine (file_id VARCHAR, row_number BIGINT)")
+    plan = models()
+    # Every other declared grain, on an empty table of its key columns.
+    for m in plan.published:
+        if m.grain and m.name != "ledger_entries":
+            con.execute(f"CREATE TABLE {m.name} ({', '.join(f'{c} VARCHAR' for c in m.grain)})")
     con.execute(
         "CREATE TABLE entries_to_audit AS SELECT unnest(?::VARCHAR[]) AS entry_id", [entry_ids]
     )
-    con.execute("CREATE TABLE closed_statements (month DATE, client_id VARCHAR)")
-    audit = grain_audit(models(), {"ledger_entries": "entries_to_audit"})
+    audit = grain_audit(plan, {"ledger_entries": "entries_to_audit"})
     return con.sql(audit).fetchall()
 
 

@@ -102,4 +102,4 @@ def test_the_pipelines_declarations_publish_every_mart_with_its_description() ->
     assert published["monthly_balances"].grain == ("vendor", "client_id", "month")
     assert p.parquet()["ledger_entries"] == "booking_month"
     assert "run_info" not in p.parquet()
-    assert len(published) == 18  # with invoice_lines
+    assert len(published) == 19  # with invoice_lines and alerts

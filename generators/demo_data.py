@@ -551,11 +551,9 @@ def write_demo(root: Path) -> None:
         b"\n[alerts]\nprojected_forfeit_credits = 200\nprojected_overage_credits = 100\n"
     )
     files["config/logo.svg"] = (
-        b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="32" viewBox="0 0 120 32">'
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32" viewBox="0 0 32 32">'
         b'<rect width="32" height="32" rx="6" fill="#1f5f8b"/>'
-        b'<path d="M9 8h9a6 6 0 0 1 0 12H9z" fill="#fff"/>'
-        b'<text x="40" y="22" font-family="sans-serif" font-size="15" fill="#1f5f8b">'
-        b"Brightpath</text></svg>\n"
+        b'<path d="M9 8h9a6 6 0 0 1 0 12H9z" fill="#fff"/></svg>\n'
     )
     files.update(sixsense.files)
     files.update(apollo_files())

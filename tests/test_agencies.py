@@ -27,6 +27,7 @@ WALL_CLOCK = {
     "ingest_manifest": ["ingested_at"],
     "ledger_entries": ["recorded_at"],
     "run_info": ["published_by"],
+    "alerts": ["first_raised_at"],  # when the nightly run that raised it started
 }
 
 

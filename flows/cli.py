@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -393,9 +394,17 @@ def serve(
 
     from flows.deployments import CLOSE_CRON, NIGHTLY_CRON, close_deployment, nightly_deployment
 
+    # Prefect's runner stops gracefully on SIGTERM (cancelling the runs it started, so none
+    # is left "Running" on the server); a bare SIGINT would tear it down without that.
+    signal.signal(signal.SIGINT, lambda *_: signal.raise_signal(signal.SIGTERM))
     prefect_serve(
         nightly_deployment(data, target, nightly_schedule or NIGHTLY_CRON),
         close_deployment(data, target, close_schedule or CLOSE_CRON),
+    )
+    console.print(
+        "creditrecon serve: stopped; any run it had started is cancelled, leaving the published "
+        "warehouse as it was, and the schedules wait until `creditrecon serve` runs again",
+        soft_wrap=True,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,42 @@ if TYPE_CHECKING:
 # Before anything imports Prefect (its settings are read once, at import).
 prepare_prefect()
 
-app = typer.Typer(
+
+class Commands(typer.Typer):
+    """The command line, whose usage mistakes (an unknown option or command, a missing
+    argument, an option value of the wrong type) end in one line on stderr naming it, exit 2,
+    as every other mistake does: no usage box, no traceback."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        try:
+            code = super().__call__(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as exc:  # typer's own click errors derive from it
+            # A bare `creditrecon` has had its help printed already.
+            if type(exc).__name__ != "NoArgsIsHelpError":
+                message = " ".join(exc.format_message().split())
+                typer.echo(f"{self._where(exc)}: {message}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("creditrecon: aborted", err=True)
+            code = 1
+        # Without standalone mode a command's Exit comes back as its code; success as None.
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def _where(self, exc: Exception) -> str:
+        """`creditrecon <command>` the mistake was made in, as far as it can be told."""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and ctx.parent is not None:
+            return str(ctx.command_path)
+        names = {
+            c.name or c.callback.__name__.replace("_", "-")
+            for c in self.registered_commands
+            if c.callback
+        }
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+        return f"creditrecon {command}" if command in names else "creditrecon"
+
+
+app = Commands(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False
 )
 # Logs and CI capture output: there, never cut a line (client names stay whole).
@@ -364,9 +400,17 @@ def serve(
 
     from flows.deployments import CLOSE_CRON, NIGHTLY_CRON, close_deployment, nightly_deployment
 
+    # Prefect's runner stops gracefully on SIGTERM (cancelling the runs it started, so none
+    # is left "Running" on the server); a bare SIGINT would tear it down without that.
+    signal.signal(signal.SIGINT, lambda *_: signal.raise_signal(signal.SIGTERM))
     prefect_serve(
         nightly_deployment(data, target, nightly_schedule or NIGHTLY_CRON),
         close_deployment(data, target, close_schedule or CLOSE_CRON),
+    )
+    console.print(
+        "creditrecon serve: stopped; any run it had started is cancelled, leaving the published "
+        "warehouse as it was, and the schedules wait until `creditrecon serve` runs again",
+        soft_wrap=True,
     )
 
 

@@ -94,6 +94,35 @@ def test_bad_options(agency: Path, tmp_path: Path) -> None:
     assert "nothing is published at" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nightly", "--bogus"], "creditrecon nightly: No such option: --bogus"),
+        (["close"], "creditrecon close: Missing argument 'month'."),
+        (
+            ["statements", "2025-13"],
+            "creditrecon statements: '2025-13' is not a month like 2025-10",
+        ),
+        (["nope"], "creditrecon: No such command 'nope'."),
+        (["nightly", "--as-of"], "creditrecon nightly: Option '--as-of' requires an argument."),
+        (
+            ["generate", "out", "--records", "many"],
+            "creditrecon generate: Invalid value for '--records': ",
+        ),
+        (
+            ["deploy-agencies", "agencies.toml"],
+            "creditrecon deploy-agencies: Missing option '--pool'",
+        ),
+    ],
+)
+def test_a_usage_mistake_is_one_line_naming_it(args: list[str], expected: str) -> None:
+    """What the command line itself refuses (not a known option, command or value) reads
+    like every other mistake: one line, exit 2, no usage box."""
+    line = refused(*args, code=2)
+    assert line.startswith(expected), line
+    assert "╭" not in line and "Usage:" not in line
+
+
 def test_as_of_beyond_today_or_far_from_the_contracts_is_refused(agency: Path) -> None:
     line = refused(*nightly(agency, "--as-of", "9999-12-31"))
     assert "--as-of 9999-12-31 is after today" in line

@@ -45,13 +45,7 @@ def check_config(store: Path, current_config: dict[str, str | None]) -> None:
         if contracts is None:
             return
         path = SOURCE_BY_NAME["contracts"].pattern
-        problems = [
-            f"row {n}: {reason}"
-            for n, reason in con.execute(
-                "SELECT row_number, reason FROM ingest_quarantine WHERE file_id = ? ORDER BY 1",
-                [contracts],
-            ).fetchall()
-        ]
+        problems = _quarantined(con, contracts)
         problems += [
             f"row {n}: ends_on {e} is not after starts_on {s}"
             for n, s, e in con.execute(
@@ -123,19 +117,24 @@ FROM stg_billing WHERE file_id = $billing
 """
 
 
+def _quarantined(con: duckdb.DuckDBPyConnection, file_id: str) -> list[str]:
+    """The rows of a config file that ingest quarantined, as 'row N: reason'."""
+    return [
+        f"row {n}: {reason}"
+        for n, reason in con.execute(
+            "SELECT row_number, reason FROM ingest_quarantine WHERE file_id = ? ORDER BY 1",
+            [file_id],
+        ).fetchall()
+    ]
+
+
 def _check_billing(con: duckdb.DuckDBPyConnection, current_config: dict[str, str | None]) -> None:
     """billing.csv: every row usable, and a price for every credit it bills."""
     billing = current_config.get("billing")
     if billing is None:
         return
     path = SOURCE_BY_NAME["billing"].pattern
-    problems = [
-        f"row {n}: {reason}"
-        for n, reason in con.execute(
-            "SELECT row_number, reason FROM ingest_quarantine WHERE file_id = ? ORDER BY 1",
-            [billing],
-        ).fetchall()
-    ]
+    problems = _quarantined(con, billing)
     problems += [
         f"row {n}: {problem}"
         for n, problem in con.execute(

@@ -36,10 +36,10 @@ and sizes the alerts: Northwind's projected overage and Harbor View's forfeit ar
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -641,5 +641,14 @@ def write_demo(root: Path) -> None:
         path.write_bytes(content)
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m generators.demo_data",
+        description="Write the demo data folder (deterministic: the same bytes every time).",
+    )
+    parser.add_argument("folder", nargs="?", default="data/demo", type=Path)
+    write_demo(parser.parse_args(argv).folder)
+
+
 if __name__ == "__main__":
-    write_demo(Path(sys.argv[1] if len(sys.argv) > 1 else "data/demo"))
+    main()

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import filecmp
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -249,3 +252,27 @@ def test_the_shipped_demo_is_what_the_writer_writes(tmp_path: Path) -> None:
     )
     assert written == shipped
     assert all(filecmp.cmp(tmp_path / p, DEMO / p, shallow=False) for p in written)
+
+
+def test_the_writer_asked_for_help_writes_nothing(tmp_path: Path) -> None:
+    # An option is not a folder name: "--help" once wrote a demo folder called "--help".
+    done = subprocess.run(
+        [sys.executable, "-m", "generators.demo_data", "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "folder" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+    done = subprocess.run(
+        [sys.executable, "-m", "generators.demo_data", "--silly"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "unrecognized arguments: --silly" in done.stderr
+    assert list(tmp_path.iterdir()) == []

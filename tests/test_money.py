@@ -161,6 +161,26 @@ def test_each_policy_bills_what_its_rule_says(billed) -> None:  # type: ignore[n
     assert "price_per_credit is for purchase grants only (this one is gift)" in reason
 
 
+def test_the_statement_csv_says_what_is_owed_per_vendor(billed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data, warehouse, env = billed
+    out = tmp_path / "statements"
+    done = run("statements", "2025-10", "--data", str(data), "--warehouse", str(warehouse),
+               "--out", str(out), env=env)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def due(client: str) -> tuple[str, str]:
+        header, row = (out / "2025-10" / f"{client}.csv").read_text().splitlines()
+        got = dict(zip(header.split(","), row.split(","), strict=True))
+        return got["amount_due"], got["currency"]
+
+    # The sums of OCTOBER_LINES: 0.00 + 0.54; 1.485 rounded half up; the block's 30.00.
+    assert due("capped") == ("0.54", "USD")
+    assert due("markup") == ("1.49", "USD")
+    assert due("incl") == ("0.00", "USD")
+    assert due("buyer") == ("30.00", "USD")
+    assert due("nopolicy") == ("", "")  # no billing.csv row: not billed
+
+
 @needs_chromium
 def test_a_closed_month_keeps_its_money_and_the_statement_shows_it(billed) -> None:  # type: ignore[no-untyped-def]
     """Close October, then a late file, a new markup and a new price for buyer's block:

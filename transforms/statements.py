@@ -301,13 +301,25 @@ def chart(history: list[dict[str, Any]]) -> Chart | None:
     )
 
 
-def statement_csv(client: str, name: str, month: dt.date, vendors: list[VendorMonth]) -> str:
-    """The statement's figures as CSV: a row per vendor, every field."""
+def statement_csv(
+    client: str,
+    name: str,
+    month: dt.date,
+    vendors: list[VendorMonth],
+    money: list[dict[str, object]],
+) -> str:
+    """The statement's figures as CSV: a row per vendor, every field, and what the client
+    owes for the vendor's credits (the sum of its invoice lines; empty when not billed)."""
     keys = [k for k, _ in FIELDS]
-    header = ["client", "client_name", "month", "vendor", *keys]
-    rows = [
-        [client, name, f"{month:%Y-%m}", v.vendor, *(v.figures[k] for k in keys)] for v in vendors
-    ]
+    header = ["client", "client_name", "month", "vendor", *keys, "amount_due", "currency"]
+    rows = []
+    for v in vendors:
+        lines = [line for line in money if line["vendor"] == v.vendor]
+        due = ["", ""]
+        if lines:
+            ((currency, total),) = _totals(lines)  # one vendor's prices share a currency
+            due = [total.replace(",", ""), currency]
+        rows.append([client, name, f"{month:%Y-%m}", v.vendor, *(v.figures[k] for k in keys), *due])
     return csv_text([header, *rows])
 
 
@@ -558,7 +570,7 @@ def render_statements(
                 client,
                 f"{stems[client]}.html",
                 page,
-                statement_csv(client, names[client], month, vendors),
+                statement_csv(client, names[client], month, vendors, lines),
             )
         )
     # Credits of different vendors are different units: a total per vendor.

@@ -10,7 +10,9 @@ with its peak memory: the floor (DuckDB reads every input CSV into a table on di
 nothing else), the peer, a full rebuild (ingest + build a new warehouse, no Prefect) with
 the time of each step, and a night (one more day of files, added to that warehouse).
 A tiny folder's full rebuild gives the fixed start-up (imports, setting up the stores,
-publishing), which the ratio "work / peer" takes off. With --repeat, each figure is the
+publishing), which the ratio "work / peer" takes off; `creditrecon nightly` on that folder,
+with a temporary Prefect server and against a running one, gives what a user waits for a
+tiny night (docs/startup.md). With --repeat, each figure is the
 median of that many rounds. Results are appended to benchmarks/results.md with the
 machine and its load noted.
 """
@@ -23,9 +25,12 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,6 +233,55 @@ def start_up(out: Path, repeat: int) -> Timed:
     return median(runs)
 
 
+def command_start_up(out: Path, repeat: int) -> dict[str, float]:
+    """`creditrecon nightly` on the tiny folder, as a user runs it: wall clock of the
+    command (imports, checks, Prefect's flow and task runs, the summary), with a temporary
+    Prefect server and against a running one (started here, stopped after)."""
+    data, _ = folder(out, TINY, "narrow")
+    home = out / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    creditrecon = str(Path(sys.executable).parent / "creditrecon")
+
+    def night(extra: dict[str, str]) -> float:
+        fresh(data.parent)
+        warehouse = data.parent / "warehouse.duckdb"
+        args = [creditrecon, "nightly", "--data", str(data), "--warehouse", str(warehouse)]
+        started = time.perf_counter()
+        subprocess.run([*args, "--as-of", AS_OF], env=env | extra, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    # The first temporary server creates its database: not what a night costs.
+    night({})
+    temporary = statistics.median(night({}) for _ in range(repeat))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    prefect = str(Path(sys.executable).parent / "prefect")
+    server = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api = {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{api['PREFECT_API_URL']}/health", timeout=5):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        night(api)
+        running = statistics.median(night(api) for _ in range(repeat))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    fresh(data.parent)
+    return {"temporary server": temporary, "running server": running}
+
+
 def load() -> str:
     try:
         one, five, fifteen = os.getloadavg()
@@ -236,13 +290,21 @@ def load() -> str:
     return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
 
 
-def report(results: list[Measured], tiny: Timed, repeat: int, load_before: str) -> str:
+def report(
+    results: list[Measured],
+    tiny: Timed,
+    command: dict[str, float],
+    repeat: int,
+    load_before: str,
+) -> str:
     base = tiny.seconds
     lines = [
         f"\n## {dt.date.today()}: {machine()}\n",
         f"Machine load: {load_before} before the run, {load()} after; "
         f"{'median of ' + str(repeat) + ' rounds' if repeat > 1 else 'one round'}. "
-        f"Start-up (full rebuild of a {TINY:,}-row folder): {base:.1f} s.\n",
+        f"Start-up (full rebuild of a {TINY:,}-row folder): {base:.1f} s. "
+        f"`creditrecon nightly` on that folder: {command['temporary server']:.1f} s with a "
+        f"temporary Prefect server, {command['running server']:.1f} s against a running one.\n",
         "| files | export rows | floor | peer | full rebuild | full / peer | full / floor "
         "| work / peer | µs per row | night (+rows) | night / peer | peak memory "
         "floor / peer / full / night |",
@@ -290,10 +352,11 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     load_before = load()
     tiny = start_up(args.out, args.repeat)
+    command = command_start_up(args.out, max(args.repeat, 3))
     results = [
         measure(args.out, n, shape, args.repeat) for n in args.records for shape in args.shapes
     ]
-    text = report(results, tiny, args.repeat, load_before)
+    text = report(results, tiny, command, args.repeat, load_before)
     print(text)
     with open(args.results, "a") as f:
         f.write(text)

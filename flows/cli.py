@@ -26,6 +26,7 @@ from flows.preflight import (
     prepare_prefect,
     server_hint,
 )
+from flows.temporary_server import start_temporary_server
 from transforms.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -180,8 +181,11 @@ def nightly(
     day = _date(as_of, "nightly")
     with one_line("nightly"):
         check_run(data, target, day, as_of_anyway)
+        server = start_temporary_server()  # it starts while Prefect is imported
         from flows.nightly import nightly as nightly_flow  # Prefect is slow to import
 
+        if server:
+            server.wait()
         result = nightly_flow(data.resolve(), target, day, full_rebuild)
     _report(result.summary, verbose)
 
@@ -256,8 +260,11 @@ def close(
     with one_line("close"):
         checked = check_run(data, target, day, as_of_anyway)
         check_close(target, first, day or checked.settings.today())
+        server = start_temporary_server()
         from flows.nightly import month_end_close
 
+        if server:
+            server.wait()
         result = month_end_close(data.resolve(), target, first, day)
     folder = target.with_name(target.stem + "-statements") / f"{first:%Y-%m}"
     pdfs = len(list(folder.glob("*.pdf")))

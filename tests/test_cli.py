@@ -305,6 +305,47 @@ def test_a_temporary_server_run_is_quiet_and_a_slow_one_says_what_to_do(tmp_path
     assert not (tmp_path / "slow.duckdb").exists()
 
 
+def test_a_night_on_a_busy_machine_completes_with_a_temporary_server(tmp_path: Path) -> None:
+    """The demo's night without PREFECT_API_URL while three CPU-bound processes keep this
+    2-core machine busy: the temporary server still answers in time, the night publishes,
+    and nothing from Prefect (no ERROR line, no traceback) reaches the terminal."""
+    import shutil
+
+    demo = Path(__file__).resolve().parent.parent / "data" / "demo"
+    data = tmp_path / "demo"
+    shutil.copytree(demo / "config", data / "config")
+    shutil.copytree(demo / "inbox", data / "inbox")
+    warehouse = tmp_path / "w.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    burn = [sys.executable, "-c", "while True: pass"]
+    burners = [subprocess.Popen(burn) for _ in range(3)]
+    try:
+        run = subprocess.run(
+            [CREDITRECON, "nightly", "--data", str(data), "--warehouse", str(warehouse)]
+            + ["--as-of", "2025-11-10"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "Traceback" not in out and "ERROR" not in out, out
+    assert run.stderr == ""
+    assert "Warehouse: full rebuild: nothing is published yet." in run.stdout
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        clients = con.execute(
+            "SELECT DISTINCT client_id FROM monthly_balances WHERE client_id <> 'unassigned'"
+        ).fetchall()
+    assert sorted(c for (c,) in clients) == ["bluepoint", "crestline", "harborview", "northwind"]
+
+
 def test_as_of_after_today_runs_only_when_asked(prefect_api: str, tmp_path: Path) -> None:
     import datetime as dt
 

@@ -307,6 +307,16 @@ def _status(target: Path) -> None:
             "WHERE status <> 'superseded' AND (rows_quarantined > 0 OR status NOT IN "
             "('loaded', 'unchanged')) ORDER BY path"
         ).fetchall()
+        has_alerts = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'alerts'"
+        ).fetchall()[0][0]
+        alerts = (
+            con.sql(
+                "SELECT message FROM alerts WHERE still_holds ORDER BY rule, alert_id"
+            ).fetchall()
+            if has_alerts
+            else []
+        )
     finally:
         con.close()
     published = dt.datetime.fromtimestamp(target.stat().st_mtime, dt.UTC)
@@ -322,6 +332,12 @@ def _status(target: Path) -> None:
         f"Inputs: {files} files, {read} rows read: {loaded} loaded, {quarantined} quarantined; "
         f"last file ingested {last:%Y-%m-%d %H:%M:%S} UTC"
     )
+    if alerts:
+        console.print(f"Alerts: {len(alerts)} standing (the alerts table):")
+        for (message,) in alerts:
+            console.print(f"  - {message}", markup=False, highlight=False)
+    else:
+        console.print("Alerts: none standing.")
     if not reasons:
         console.print("Quarantine: empty.")
         return

@@ -164,6 +164,10 @@ def test_nightly_command_runs_the_flow_and_publishes(prefect_api: str, tmp_path:
     assert "As of: 2025-03-10 (UTC)" in status.stdout
     assert "Built: full rebuild: asked for" in status.stdout
     assert "By: creditrecon-nightly/" in status.stdout
+    # After the second night Acme's pace is an overage; its first night's forfeit no longer holds.
+    assert "Alerts: 3 standing (the alerts table):" in status.stdout
+    assert "  - Acme is on pace to use 6 ZoomInfo credits in March 2025, 2 more" in status.stdout
+    assert "Acme is on pace to forfeit" not in status.stdout
     assert "Quarantine: 2 rows wait" in status.stdout
     assert "inbox/zoominfo/exports/e8.csv: loaded, 1 rows quarantined" in status.stdout
     assert next(line for line in rebuilt.stdout.splitlines() if " acme " in line) == acme

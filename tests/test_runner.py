@@ -3,6 +3,7 @@ last reader, and refuses declarations that do not make a pipeline, in one line."
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -19,6 +20,7 @@ def declare(models: Path, path: str, sql: str | None, **keys: object) -> None:
     lines = [f'description = "{Path(path).name}."']
     keys = {"kind": "table", "reads": [], "published": False, **keys}
     columns = keys.pop("columns", None)
+    night = keys.pop("night", None)
     for key, value in keys.items():
         if isinstance(value, bool):
             lines.append(f"{key} = {str(value).lower()}")
@@ -26,6 +28,8 @@ def declare(models: Path, path: str, sql: str | None, **keys: object) -> None:
             lines.append(f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in value)}]")
         else:
             lines.append(f'{key} = "{value}"')
+    if night:
+        lines += ["[night]", *(f'{k} = "{v}"' for k, v in night.items())]  # type: ignore[attr-defined]
     if columns:
         lines += ["[columns]", *(f'{c} = "{d}"' for c, d in columns.items())]  # type: ignore[attr-defined]
     toml.write_text("\n".join(lines) + "\n")
@@ -99,7 +103,64 @@ def test_the_pipelines_declarations_publish_every_mart_with_its_description() ->
     p = runner.models()
     published = {x.name: x for x in p.published}
     assert published["ledger_entries"].kind == "in_place"
+    assert published["ledger_entries"].night.kind == "merged"
     assert published["monthly_balances"].grain == ("vendor", "client_id", "month")
     assert p.parquet()["ledger_entries"] == "booking_month"
     assert "run_info" not in p.parquet()
     assert len(published) == 19  # with invoice_lines and alerts
+
+
+def test_a_night_kind_or_key_the_runner_does_not_know_is_an_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    m = tmp_path / "night"
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", night={"kind": "appended"})
+    with pytest.raises(
+        ModelError,
+        match=r"^x/a.toml: night kind 'appended' is not one of recomputed, merged, added$",
+    ):
+        plan(m)
+    # The full build's kind no longer takes the night's.
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", kind="merged")
+    with pytest.raises(ModelError, match=r"^x/a.toml: kind 'merged' is not one of table, view"):
+        plan(m)
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", night={"kind": "merged"})
+    with pytest.raises(
+        ModelError, match=r"^x/a.toml: night kind 'merged' names its merge callable$"
+    ):
+        plan(m)
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", night={"kind": "added", "merge": "m:f"})
+    with pytest.raises(ModelError, match=r"^x/a.toml: merge is only for night kind 'merged'$"):
+        plan(m)
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", night={"kind": "merged", "merge": "m:f"})
+    with pytest.raises(ModelError, match=r"^x/a.toml: a merged model is merged into a published"):
+        plan(m)
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1", night={"befor": "m:f"})
+    with pytest.raises(ModelError, match=r"^x/a.toml: \[night\] has no key 'befor'"):
+        plan(m)
+
+
+def test_the_nights_merged_tables_are_exactly_those_declared_merged(tmp_path: Path) -> None:
+    m = tmp_path / "models"
+    columns = {"n": "A number."}
+    declare(m, "x/a", "CREATE TABLE a AS SELECT 1 AS n", published=True, columns=columns)
+    declare(
+        m,
+        "x/b",
+        "CREATE TABLE b AS FROM a",
+        reads=["a"],
+        published=True,
+        columns=columns,
+        night={"kind": "merged", "merge": "m:merge_b"},
+    )
+    declare(
+        m, "x/c", "CREATE TABLE c AS FROM b", reads=["b"], night={"kind": "added", "add": "m:f"}
+    )
+    assert plan(m).merged == ["b"]
+    # The pipeline's: read from the declarations themselves.
+    declared = sorted(
+        path.stem
+        for path in runner.MODELS.rglob("*.toml")
+        if tomllib.loads(path.read_text()).get("night", {}).get("kind") == "merged"
+    )
+    assert sorted(runner.models().merged) == declared == ["duplicate_reexports", "ledger_entries"]

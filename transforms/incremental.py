@@ -18,6 +18,12 @@ published:
 - everything else (balances, forfeitures, reconciliation, ...) is small and is recomputed
   from the merged ledger by the same models as a full rebuild.
 
+Each model's declaration says how the night makes it (its ``[night]``, transforms/runner.py):
+recomputed, merged into the published table in place, or added to the published rows; the
+checks and the prior state it needs first (``before``). Those callables are all here:
+``charges_eligible`` and ``lots_eligible`` (the checks, then the prior state the rules need),
+``merge_ledger`` and ``merge_duplicates``, the ``add_*`` ones, and ``burn_lots_left``.
+
 Anything else raises ``NotIncremental`` with the reason, and the caller rebuilds in full
 (transforms/build.py chooses). The full rebuild is the reference: tests/test_incremental.py
 runs random nights both ways and compares every published table.
@@ -40,15 +46,11 @@ from transforms.dictionary import describe_tables
 from transforms.failpoints import failpoint
 from transforms.parquet import parquet_dir
 from transforms.publish import Workspace
-from transforms.runner import models
+from transforms.runner import models, resolve
 
 # Sources whose new files an incremental night takes: every vendor file. A configuration
 # change can change any past decision.
 NIGHT_SOURCES = {s.name for s in SOURCES if s.vendor != "config"}
-
-# Published tables the night changes in place (a few rows into millions); every other
-# published table is recomputed whole and replaces the published one.
-MERGED = ("ledger_entries", "duplicate_reexports")
 
 
 class NotIncremental(Exception):
@@ -143,7 +145,8 @@ def _check_adapters(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _check_after_watermarks(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
-    """Every new record is later than what its vendor already charged, and in an open month."""
+    """Every new record is later than what its vendor already charged, and in an open month
+    (published_watermarks: the published run's)."""
     con.execute("CREATE TEMP TABLE published_watermarks (vendor VARCHAR, watermark TIMESTAMP)")
     marks = json.loads(run["watermarks"])
     if marks:
@@ -319,9 +322,34 @@ def _check_reversals(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DELETE FROM reversals; DELETE FROM reversal_targets")
 
 
-def _merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
+def charges_eligible(con: duckdb.DuckDBPyConnection) -> None:
+    """Before the charges: the night's records can be added (the adapters' conflicts, the
+    watermarks), then prior_charges."""
+    _check_adapters(con)
+    _check_after_watermarks(con, _published_run(con))
+    _load_prior_charges(con)
+
+
+def lots_eligible(con: duckdb.DuckDBPyConnection) -> None:
+    """Before the lots are drawn on: no reversal and no lot change what was published, then
+    what earlier nights drew (prior_lot_draws, lots_left). The last check: past it the night
+    writes into the copy."""
+    _check_reversals(con)
+    _check_lots(con)
+    failpoint("build:write")
+    _load_prior_draws(con)
+
+
+def burn_lots_left(con: duckdb.DuckDBPyConnection) -> int:
+    """Rules 3 and 5 on what is left of the lots open at the watermark (lots_left)."""
+    return ledger.burn_lots(con, "lots_left")
+
+
+def merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The night's entries into the warehouse copy's ledger. Returns the booking-month
-    partitions (Parquet folder names) it changed."""
+    partitions (Parquet folder names) it changed. The close's ``then`` does not run at night
+    (no closed month can change: checked), so the published entries stand; first_open, which
+    it leaves for the models after it, is made here."""
     con.execute("ALTER TABLE ledger_entries RENAME TO night_entries")
     # Forfeits of lots still open at the watermark are decided again with the night's draws;
     # grants only for lots that are new.
@@ -351,16 +379,17 @@ def _merge_ledger(con: duckdb.DuckDBPyConnection) -> set[str]:
     con.execute("INSERT INTO warehouse.ledger_entries BY NAME SELECT * FROM night_changes")
     con.execute("CREATE TABLE night_entry_ids AS SELECT entry_id FROM night_changes")
     con.execute("DROP TABLE night_entries; DROP TABLE night_changes; DROP TABLE dropped_forfeits")
-    con.execute("CREATE VIEW ledger_entries AS FROM warehouse.ledger_entries")
     # The audits check the night's entries, and any older one with the same id.
     con.execute("""
         CREATE TEMP VIEW entries_to_audit AS
-        FROM ledger_entries WHERE entry_id IN (SELECT entry_id FROM night_entry_ids)
+        FROM warehouse.ledger_entries WHERE entry_id IN (SELECT entry_id FROM night_entry_ids)
     """)
+    if pipeline.closed_months(con):
+        close.create_first_open(con)
     return months
 
 
-def _merge_duplicates(con: duckdb.DuckDBPyConnection) -> set[str]:
+def merge_duplicates(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The night's repeats after the published ones. Returns the month partitions changed."""
     months = {
         f"month={m}"
@@ -371,11 +400,11 @@ def _merge_duplicates(con: duckdb.DuckDBPyConnection) -> set[str]:
         "SELECT * FROM duplicate_reexports ORDER BY vendor, repeat_exported_at, record_key"
     )
     con.execute("DROP TABLE duplicate_reexports")
-    con.execute("CREATE VIEW duplicate_reexports AS FROM warehouse.duplicate_reexports")
     return months
 
 
-def _add_daily_charges(con: duckdb.DuckDBPyConnection) -> None:
+def add_daily_charges(con: duckdb.DuckDBPyConnection) -> None:
+    """The night's sums added to the published ones, per vendor, user, client and day."""
     con.execute("ALTER TABLE daily_charges RENAME TO night_daily_charges")
     con.execute("""
         CREATE TABLE daily_charges AS
@@ -388,21 +417,36 @@ def _add_daily_charges(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE night_daily_charges")
 
 
-def _add_quarantine(con: duckdb.DuckDBPyConnection) -> None:
-    """The night's files' quarantine and manifest rows after the published ones (which the
-    night cannot change: their files' fate was checked to be the same)."""
-    for table, order in [
-        ("quarantine", "file, row_number"),
-        ("ingest_manifest", "source, path, ingested_at"),
-    ]:
-        con.execute(f"ALTER TABLE {table} RENAME TO night_{table}")
-        con.execute(
-            f"CREATE TABLE {table} AS FROM warehouse.{table} "
-            f"UNION ALL BY NAME FROM night_{table} ORDER BY {order}"
-        )
+def add_purchase_counts(con: duckdb.DuckDBPyConnection) -> None:
+    """The published purchase counts (purchase_quality's) beside the night's."""
+    con.execute(
+        "INSERT INTO purchase_counts SELECT vendor, client_id, month, "
+        "email_confidence, contacts, credits FROM warehouse.purchase_quality"
+    )
 
 
-def _watermarks(con: duckdb.DuckDBPyConnection) -> None:
+def _after_published(con: duckdb.DuckDBPyConnection, table: str, order: str) -> None:
+    """The night's files' rows after the published ones (which the night cannot change:
+    their files' fate was checked to be the same)."""
+    con.execute(f"ALTER TABLE {table} RENAME TO night_{table}")
+    con.execute(
+        f"CREATE TABLE {table} AS FROM warehouse.{table} "
+        f"UNION ALL BY NAME FROM night_{table} ORDER BY {order}"
+    )
+    con.execute(f"DROP TABLE night_{table}")
+
+
+def add_quarantine(con: duckdb.DuckDBPyConnection) -> None:
+    """ingest_manifest, which reads it after, counts rows per file of the night's
+    (file_status): the published rows are of other files and count in none."""
+    _after_published(con, "quarantine", "file, row_number")
+
+
+def add_ingest_manifest(con: duckdb.DuckDBPyConnection) -> None:
+    _after_published(con, "ingest_manifest", "source, path, ingested_at")
+
+
+def add_watermarks(con: duckdb.DuckDBPyConnection) -> None:
     """The night's watermarks, and the published ones for vendors without new records."""
     con.execute("""
         INSERT INTO watermarks
@@ -425,8 +469,9 @@ def build_night(
 
     The published file is copied (bytes, not through DuckDB: an analyst's connection, even a
     read-write one, does not block a copy) and the copy is attached as ``warehouse``. Until
-    the end its tables are the published ones: the two it changes in place (MERGED) are
-    read before they are changed.
+    the end its tables are the published ones: those it changes in place (night kind
+    ``merged``) are read before they are changed, and through a view of the copy after.
+    Each model is made as its declaration's ``[night]`` says (transforms/runner.py).
     """
     if not warehouse.exists():
         raise NotIncremental("nothing is published yet")
@@ -470,56 +515,33 @@ def build_night(
         clock.done("setup")
         plan = models()
         for model in plan.order:
-            name = model.name
-            if name == "charges":
-                _check_adapters(con)
-                _check_after_watermarks(con, run)
-                _load_prior_charges(con)
-                clock.done("prior charges")
-            if name == "lot_draws":
-                _check_reversals(con)
-                _check_lots(con)
-                # Past this point the night is incremental: it writes into the copy.
-                failpoint("build:write")
-                _load_prior_draws(con)
-                plan.run(con, model, step=lambda c: ledger.burn_lots(c, "lots_left"))
-            else:
-                # The ledger's close (late entries) is not run: no closed month can change
-                # (checked), so the published entries stand.
-                plan.run(con, model, then=name != "ledger_entries")
-            if name == "ledger_entries":
-                changed["ledger_entries"] = _merge_ledger(con)
-                if pipeline.closed_months(con):
-                    close.create_first_open(con)
-            elif name == "duplicate_reexports":
-                changed["duplicate_reexports"] = _merge_duplicates(con)
-            elif name == "daily_charges":
-                _add_daily_charges(con)
-            elif name == "purchase_counts":
-                con.execute(
-                    "INSERT INTO purchase_counts SELECT vendor, client_id, month, "
-                    "email_confidence, contacts, credits FROM warehouse.purchase_quality"
-                )
-            elif name == "ingest_manifest":
-                _add_quarantine(con)
-            elif name == "watermarks":
-                _watermarks(con)
+            night = model.night
+            if night.before:
+                resolve(night.before)(con)
+                clock.done(night.before.partition(":")[2])
+            step = resolve(night.step) if night.step else None
+            plan.run(con, model, then=night.then, step=step)
+            if night.merge:
+                changed[model.name] = resolve(night.merge)(con)
+                con.execute(f"CREATE VIEW {model.name} AS FROM warehouse.{model.name}")
+            if night.add:
+                resolve(night.add)(con)
             plan.release(con, model)
-            clock.done(name)
+            clock.done(model.name)
         counts = pipeline.finish(con, params, current_config, "incremental")
         clock.done("audits")
         con.execute("DETACH ingest")
-        for table in [m.name for m in models().published]:
-            if table not in MERGED:
-                con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
-                con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
+        for table in [m.name for m in plan.published if m.name not in plan.merged]:
+            con.execute(f"DROP TABLE IF EXISTS warehouse.{table}")
+            con.execute(f"CREATE TABLE warehouse.{table} AS FROM memory.{table}")
         con.execute("USE warehouse")
         describe_tables(con)
         con.execute("USE memory")
         con.execute("CHECKPOINT warehouse")
         clock.done("write warehouse file")
         pipeline.write_side_dirs(con, work, parquet, changed)
-        con.execute("DROP VIEW ledger_entries; DROP VIEW duplicate_reexports")
+        for table in plan.merged:
+            con.execute(f"DROP VIEW {table}")
         con.execute("DETACH warehouse")
         clock.done("write disputes and parquet")
     return counts, f"incremental: {new_files} new files added to the published warehouse"

@@ -23,9 +23,29 @@ Keys beyond the shared ones (description, kind, reads, grain, partition, publish
 - ``parquet = false``: a published table with no Parquet copy;
 - ``finish``: written by the build itself once the models have run (run_info).
 
-Kinds: ``table`` and ``view`` as in SQL; ``in_place``: a full rebuild writes it straight
-into the new warehouse file (the ledger: the one published table as big as the
-records; building it in memory, then copying it, cost 2 s more at 10M records).
+``kind`` is what a full rebuild makes: ``table`` and ``view`` as in SQL; ``in_place``:
+written straight into the new warehouse file (the ledger: the one published table as
+big as the records; building it in memory, then copying it, cost 2 s more at 10M records).
+
+``[night]`` says how an incremental night (transforms/incremental.py) makes it; without
+it, the model is recomputed. Its ``kind``:
+
+- ``recomputed``: run as in a full rebuild, on what the night holds (the night's new
+  rows, or the merged ledger); a published one replaces the published table;
+- ``merged``: the night's rows merged into the published table in place (a few rows into
+  millions); ``merge`` names the callable that does it, returning the Parquet partitions
+  it changed; the models after it read the merged table;
+- ``added``: the night's rows added to the published ones (or the published run's);
+  ``add`` names the callable that does it; the models after it read the whole.
+
+and, for any kind:
+
+- ``before``: a callable run right before the model, with the night's eligibility checks
+  and the prior state it needs from the published warehouse (raises NotIncremental);
+- ``step``: the callable that makes the model at night instead of its own;
+- ``then = false``: the model's ``then`` is not run at night.
+
+The night's callables live in transforms/incremental.py; each takes the connection.
 """
 
 from __future__ import annotations
@@ -60,7 +80,11 @@ BUILD_INPUTS = frozenset(
         "rejected_raw_rows",
     }
 )
-KINDS = ("table", "view", "in_place", "merged", "recomputed")
+KINDS = ("table", "view", "in_place")
+NIGHT_KINDS = ("recomputed", "merged", "added")
+# The key naming the callable that puts the night's rows in place, by night kind.
+NIGHT_CALLABLE = {"merged": "merge", "added": "add"}
+NIGHT_KEYS = ("kind", "before", "step", "then", "merge", "add")
 # Table macros published with the marts (created after the build's own tables are dropped).
 MACROS = sorted((MODELS / "macros").glob("*.sql"))
 
@@ -69,6 +93,18 @@ Step = Callable[[duckdb.DuckDBPyConnection], object]
 
 class ModelError(Exception):
     """The declarations do not make a pipeline (an unknown relation, a cycle, ...)."""
+
+
+@dataclass(frozen=True)
+class Night:
+    """How an incremental night makes a model (its declaration's ``[night]``)."""
+
+    kind: str = "recomputed"
+    before: str | None = None
+    step: str | None = None
+    then: bool = True
+    merge: str | None = None
+    add: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +124,7 @@ class Model:
     also_creates: tuple[str, ...] = ()
     keep: bool = False
     finish: bool = False
+    night: Night = Night()
 
     @property
     def relations(self) -> tuple[str, ...]:
@@ -100,10 +137,44 @@ class Model:
         return lambda con: con.execute(sql)
 
 
-def _callable(ref: str) -> Step:
+def resolve(ref: str) -> Callable[..., Any]:
+    """The callable a declaration names (``module:function``)."""
     module, _, function = ref.partition(":")
-    step: Step = getattr(importlib.import_module(module), function)
+    found: Callable[..., Any] = getattr(importlib.import_module(module), function)
+    return found
+
+
+def _callable(ref: str) -> Step:
+    step: Step = resolve(ref)
     return step
+
+
+def _night(where: Path, d: dict[str, Any], published: bool) -> Night:
+    """The declaration's ``[night]`` table, checked."""
+    if not isinstance(d, dict):
+        raise ModelError(f"{where}: [night] is not a table")
+    unknown = sorted(set(d) - set(NIGHT_KEYS))
+    if unknown:
+        raise ModelError(f"{where}: [night] has no key {unknown[0]!r} ({', '.join(NIGHT_KEYS)})")
+    night = Night(**d)
+    if night.kind not in NIGHT_KINDS:
+        raise ModelError(
+            f"{where}: night kind {night.kind!r} is not one of {', '.join(NIGHT_KINDS)}"
+        )
+    if not isinstance(night.then, bool):
+        raise ModelError(f"{where}: [night] then is true or false")
+    for key in ("before", "step", "merge", "add"):
+        ref = getattr(night, key)
+        if ref is not None and (not isinstance(ref, str) or ref.count(":") != 1):
+            raise ModelError(f'{where}: [night] {key} is not a "module:function"')
+    for kind, put in NIGHT_CALLABLE.items():
+        if kind == night.kind and getattr(night, put) is None:
+            raise ModelError(f"{where}: night kind {kind!r} names its {put} callable")
+        if kind != night.kind and getattr(night, put) is not None:
+            raise ModelError(f"{where}: {put} is only for night kind {kind!r}")
+    if night.kind == "merged" and not published:
+        raise ModelError(f"{where}: a merged model is merged into a published table")
+    return night
 
 
 def _load(path: Path, models_dir: Path) -> Model:
@@ -127,6 +198,7 @@ def _load(path: Path, models_dir: Path) -> Model:
             also_creates=tuple(d.get("also_creates", ())),
             keep=d.get("keep", False),
             finish=d.get("finish", False),
+            night=_night(where, d.get("night", {}), d["published"]),
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise ModelError(f"{where}: not a model declaration ({exc!r})") from None
@@ -154,6 +226,12 @@ class Plan:
     @property
     def published(self) -> list[Model]:
         return [m for m in self.models.values() if m.published]
+
+    @property
+    def merged(self) -> list[str]:
+        """Published tables an incremental night changes in place (night kind ``merged``);
+        it recomputes every other one whole."""
+        return [m.name for m in self.order if m.night.kind == "merged"]
 
     def parquet(self) -> dict[str, str | None]:
         """Published tables copied as Parquet, and the month column each is partitioned by."""

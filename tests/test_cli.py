@@ -185,6 +185,11 @@ def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Pa
     assert "is being built by pid 4242; try again later" in run.stderr
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stdout + run.stderr
     assert not warehouse.exists()
+    # A holder that died (killed, say) leaves its lock file naming it, but not the lock.
+    assert warehouse.with_name(warehouse.name + ".lock").read_text() == "pid 4242"
+    after = nightly(prefect_api, data, warehouse)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert warehouse.exists()
 
 
 def test_bad_arguments_are_explained(tmp_path: Path) -> None:

@@ -302,6 +302,8 @@ def test_a_temporary_server_run_is_quiet_and_a_slow_one_says_what_to_do(tmp_path
     ok = run("w.duckdb")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stderr == ""
+    # The command started the server itself, before importing Prefect (docs/startup.md).
+    assert (tmp_path / "prefect" / "temporary-server.log").exists()
     assert "15 files, 44 rows read: 42 loaded, 2 quarantined" in ok.stdout
 
     slow = run("slow.duckdb", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")

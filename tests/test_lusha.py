@@ -94,7 +94,7 @@ def test_a_revealed_contact_costs_one_credit_and_the_rest_is_forfeited_each_mont
     ]
 
 
-def test_re_reveals_are_free_and_shown_as_such(warehouse) -> None:  # type: ignore[no-untyped-def]
+def test_re_reveals_are_free_and_a_charged_one_is_disputable(warehouse) -> None:  # type: ignore[no-untyped-def]
     got = [
         tuple(r.values())
         for r in rows(
@@ -108,8 +108,16 @@ def test_re_reveals_are_free_and_shown_as_such(warehouse) -> None:  # type: igno
         ("L1", "free_reexport", "acme", "acme", False, False, 0),
         ("L2", "free_reexport", "acme", "beta", True, False, 0),
         ("L1", "free_reexport", "acme", "acme", False, False, 0),
-        ("L3", "free_reexport", "beta", "beta", False, False, 0),
+        # Lusha took 1 for revealing L3 again (its export says so): disputable
+        ("L3", "charged_reexport", "beta", "beta", False, True, 1),
     ]
+    (ticket,) = rows(warehouse, "SELECT * FROM disputes WHERE vendor = 'lusha'")
+    # The ticket names the reveal as Lusha's support can find it: feb.csv's 7th reveal.
+    assert (ticket["export_or_file"], ticket["record_ids"], ticket["credits_to_reverse"]) == (
+        "inbox/lusha/reveals/feb.csv row 8",
+        "L3",
+        1,
+    )
     # 2 + 4 + 1 + 1 = 8 contacts charged 1 credit each (consumed or overage)
     (charged,) = rows(
         warehouse,
@@ -134,7 +142,7 @@ def test_lusha_is_reconciled_against_its_own_export(warehouse) -> None:  # type:
         ("ann@agency.test", "2025-02-01", 4, "usage export", 4, 0, ok),  # 1 + 1 + 1 + 1 + 0
         ("bo@agency.test", "2025-01-01", 1, "usage export", 1, 0, ok),  # 0 + 1
         # Lusha took 1 for L6 and 1 for L3 again; the rules charge L6 only
-        ("bo@agency.test", "2025-02-01", 2, "usage export", 1, 1, "unexplained: 1"),
+        ("bo@agency.test", "2025-02-01", 2, "usage export", 1, 1, "charged re-export: 1"),
     ]
 
 

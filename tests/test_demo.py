@@ -256,23 +256,19 @@ def test_the_shipped_demo_is_what_the_writer_writes(tmp_path: Path) -> None:
 
 def test_the_writer_asked_for_help_writes_nothing(tmp_path: Path) -> None:
     # An option is not a folder name: "--help" once wrote a demo folder called "--help".
-    done = subprocess.run(
-        [sys.executable, "-m", "generators.demo_data", "--help"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    def writer(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "generators.demo_data", *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    done = writer("--help")
     assert done.returncode == 0 and "folder" in done.stdout
     assert list(tmp_path.iterdir()) == []
-    done = subprocess.run(
-        [sys.executable, "-m", "generators.demo_data", "--silly"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = writer("--silly")
     assert done.returncode == 2 and "unrecognized arguments: --silly" in done.stderr
     assert list(tmp_path.iterdir()) == []

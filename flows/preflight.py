@@ -99,6 +99,9 @@ def check_run(
         )
     settings = load_settings(data)
     _check_warehouse_folder(warehouse)
+    from transforms.publish import check_not_running  # DuckDB: only for the commands that run
+
+    check_not_running(warehouse)
     if as_of is not None and not as_of_anyway:
         check_as_of(data, settings, as_of)
     return Checked(settings, as_of)

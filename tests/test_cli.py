@@ -180,7 +180,10 @@ def test_second_concurrent_run_is_refused_clearly(prefect_api: str, tmp_path: Pa
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write("pid 4242")
         lock.flush()
+        before = httpx.post(f"{prefect_api}/flow_runs/count", json={}).json()
         run = nightly(prefect_api, data, warehouse)
+        # Told before Prefect starts: no flow run was created for it.
+        assert httpx.post(f"{prefect_api}/flow_runs/count", json={}).json() == before
     assert run.returncode == 1
     assert "is being built by pid 4242; try again later" in run.stderr
     assert run.stderr.count("\n") == 1 and "Traceback" not in run.stdout + run.stderr

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -25,17 +26,39 @@ class RunLocked(Exception):
     """Another run holds the warehouse's lock."""
 
 
+def _lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+def _busy(warehouse: Path, lock: IO[str]) -> RunLocked:
+    lock.seek(0)
+    holder = lock.read().strip() or "another process"
+    return RunLocked(f"{warehouse} is being built by {holder}; try again later")
+
+
+def check_not_running(warehouse: Path) -> None:
+    """Raise RunLocked if a run holds the warehouse's lock now: a second run is told before
+    it starts anything (run_lock checks again when it takes the lock)."""
+    try:
+        lock = open(_lock_path(warehouse))  # noqa: SIM115 (closed below)
+    except OSError:  # no lock file: no run has ever held it
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(warehouse, lock) from None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def run_lock(warehouse: Path) -> Iterator[None]:
     """One run at a time per warehouse; a second one is refused at once, not queued."""
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
-    with open(lock_path, "a+") as lock:
+    with open(_lock_path(warehouse), "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise RunLocked(f"{warehouse} is being built by {holder}; try again later") from None
+            raise _busy(warehouse, lock) from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}")

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -254,9 +253,9 @@ def command_start_up(out: Path, repeat: int) -> dict[str, float]:
     # The first temporary server creates its database: not what a night costs.
     night({})
     temporary = statistics.median(night({}) for _ in range(repeat))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from flows.temporary_server import free_port
+
+    port = free_port()
     prefect = str(Path(sys.executable).parent / "prefect")
     server = subprocess.Popen(
         [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],

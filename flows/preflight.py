@@ -56,17 +56,17 @@ def server_hint(exc: BaseException) -> str | None:
     url = os.environ.get("PREFECT_API_URL")
     if temporary_server.started is not None and url == temporary_server.started.api_url:
         url = None  # the server this command started, not the user's
-    if url and ("Failed to reach API" in text or "ConnectError" in text):
+    if "Failed to reach API" not in text and "ConnectError" not in text:
+        return None
+    if url:
         return (
             f"cannot reach the Prefect API at {url} (PREFECT_API_URL): start the server, "
             "or unset PREFECT_API_URL to run with a temporary one"
         )
-    if "Failed to reach API" in text or "ConnectError" in text:
-        return (
-            "the temporary Prefect server stopped answering; run again, or start one with "
-            "`prefect server start` and set PREFECT_API_URL"
-        )
-    return None
+    return (
+        "the temporary Prefect server stopped answering; run again, or start one with "
+        "`prefect server start` and set PREFECT_API_URL"
+    )
 
 
 def disk_hint(exc: BaseException) -> str | None:

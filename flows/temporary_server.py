@@ -32,12 +32,9 @@ class TemporaryServer:
         self.process = process
         self.log = log
         self.api_url = api_url
-        self.ready = False
 
     def wait(self) -> None:
         """Until the server answers, within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."""
-        if self.ready:
-            return
         limit = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"))
         deadline = time.monotonic() + limit
         with httpx.Client(timeout=5) as client:
@@ -49,7 +46,6 @@ class TemporaryServer:
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(f"{self.api_url}/health").status_code == 200:
-                        self.ready = True
                         return
                 time.sleep(0.1)
         raise RuntimeError(TIMED_OUT)
@@ -64,7 +60,8 @@ class TemporaryServer:
                 self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port no one listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -94,7 +91,7 @@ def start_temporary_server() -> TemporaryServer | None:
         return None
     if "prefect" in sys.modules:  # its settings are read: too late to name a server
         return None
-    port = _free_port()
+    port = free_port()
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "temporary-server.log"

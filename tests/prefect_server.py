@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.temporary_server import free_port
+
 PREFECT = str(Path(sys.executable).parent / "prefect")
 # A busy 2-core machine can take well over Prefect's own 20 s to start a server.
 STARTUP_TIMEOUT = float(os.environ.get("CREDITRECON_TEST_SERVER_TIMEOUT", "180"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def quiet_prefect_env(home: Path) -> dict[str, str]:

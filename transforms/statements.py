@@ -317,8 +317,8 @@ def statement_csv(
         lines = [line for line in money if line["vendor"] == v.vendor]
         due = ["", ""]
         if lines:
-            ((currency, total),) = _totals(lines)  # one vendor's prices share a currency
-            due = [total.replace(",", ""), currency]
+            ((currency, total),) = _sums(lines).items()  # one vendor's prices share a currency
+            due = [f"{total:.2f}", currency]
         rows.append([client, name, f"{month:%Y-%m}", v.vendor, *(v.figures[k] for k in keys), *due])
     return csv_text([header, *rows])
 
@@ -387,12 +387,18 @@ def _money(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, list[dic
     return out
 
 
-def _totals(lines: list[dict[str, object]]) -> list[tuple[str, str]]:
-    """(currency, total) of a client's lines, one per currency."""
+def _sums(lines: list[dict[str, object]]) -> dict[str, Decimal]:
+    """What the lines add up to, per currency."""
     sums: dict[str, Decimal] = {}
     for line in lines:
         currency = str(line["currency"])
         sums[currency] = sums.get(currency, Decimal(0)) + Decimal(str(line["amount"]))
+    return sums
+
+
+def _totals(lines: list[dict[str, object]]) -> list[tuple[str, str]]:
+    """(currency, total) of a client's lines, one per currency, as shown."""
+    sums = _sums(lines)
     return [(c, f"{sums[c]:,.2f}") for c in sorted(sums)]
 
 

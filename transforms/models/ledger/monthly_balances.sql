@@ -4,9 +4,16 @@
 -- the two agree: opening + granted + reversed - consumed - forfeited = closing.
 
 CREATE TABLE monthly_balances AS
-WITH accounts AS (
-    SELECT vendor, client_id, min(booking_month) AS first_month
+WITH entry_sums AS MATERIALIZED (
+    -- The ledger read once: every sum below is over these groups (a few per lot and month),
+    -- not over the entries.
+    SELECT vendor, client_id, booking_month, entry_type, lot_id, lot_kind,
+           sum(credits) AS credits, sum(-balance_effect) AS drawn, count(*) AS entries
     FROM ledger_entries GROUP BY ALL
+),
+accounts AS (
+    SELECT vendor, client_id, min(booking_month) AS first_month
+    FROM entry_sums GROUP BY ALL
 ),
 months AS (
     SELECT
@@ -24,8 +31,8 @@ months AS (
 ),
 draws_by_month AS (
     -- Net of credits given back: a lot open at a month's edge holds what was returned to it.
-    SELECT lot_id, booking_month AS month, sum(-balance_effect) AS drawn
-    FROM ledger_entries
+    SELECT lot_id, booking_month AS month, sum(drawn) AS drawn
+    FROM entry_sums
     WHERE entry_type = 'consume' OR (entry_type = 'reverse' AND lot_id IS NOT NULL)
     GROUP BY ALL
 ),
@@ -63,8 +70,8 @@ flows AS (
         sum(credits) FILTER (WHERE entry_type = 'reverse' AND lot_id IS NOT NULL) AS reversed_credits,
         sum(credits) FILTER (WHERE entry_type = 'reverse' AND lot_id IS NULL) AS overage_reversed_credits,
         sum(credits) FILTER (WHERE entry_type = 'forfeit') AS forfeited_credits,
-        count(*) FILTER (WHERE entry_type = 'reexport') AS free_reexports
-    FROM ledger_entries GROUP BY ALL
+        sum(entries) FILTER (WHERE entry_type = 'reexport') AS free_reexports
+    FROM entry_sums GROUP BY vendor, client_id, booking_month
 )
 SELECT
     m.vendor,
